@@ -1,0 +1,45 @@
+"""The ``sensormoco`` entry point: builds the parser from the command modules and runs one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sensormoco import __version__
+from sensormoco.cli import index, labels, split, stats, subset, synth
+from sensormoco.errors import SensormocoError
+
+# Each command module exposes ``register(subparsers)``, which adds its parser and sets
+# ``func`` (args -> exit code) as a default.
+COMMANDS = (synth, index, labels, subset, split, stats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sensormoco",
+        description="Self-supervised learning on geo-aligned Sentinel-1/Sentinel-2 pairs.",
+    )
+    parser.add_argument("--version", action="version", version=f"sensormoco {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors on input become a one-line message and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SensormocoError as exc:
+        print(f"sensormoco {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sensormoco {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Which patches a command works on: a SEN12MS root, optionally an index and an id list.
+
+Every command that reads patches skips bad ones the same way and says how many it skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sensormoco import defaults
+from sensormoco.data.index import Index, build_index, read_index_csv, restrict
+from sensormoco.data.sen12ms import PatchRecord, read_id_list
+from sensormoco.errors import DataError
+
+
+def add_dataset_parser(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    command: str,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    """Add ``sensormoco COMMAND`` with its one dataset choice ``sen12ms``; return the latter."""
+    parser = subparsers.add_parser(command, help=help_text, description=help_text)
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    return datasets.add_parser("sen12ms", help=f"{help_text} (SEN12MS)", description=help_text)
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
+    parser.add_argument(
+        "--index", type=Path, metavar="CSV", help="use this index.csv instead of scanning ROOT"
+    )
+    parser.add_argument("--ids", type=Path, metavar="TXT", help="only these patch ids")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.SCAN_WORKERS,
+        help="processes for scanning (default: %(default)s = this process)",
+    )
+
+
+def load_patches(args: argparse.Namespace, read_pixels: bool) -> list[PatchRecord]:
+    """Usable records of ``args.root`` (or ``args.index``), restricted to ``args.ids``; reports
+    skipped and absent counts on stderr and fails when nothing is usable."""
+    index: Index = (
+        read_index_csv(args.index, args.root)
+        if args.index
+        else build_index(args.root, read_pixels=read_pixels, workers=args.workers)
+    )
+    absent = []
+    if args.ids:
+        index, absent = restrict(index, read_id_list(args.ids))
+    bad = index.bad
+    if bad or absent:
+        print(
+            f"skipped {len(bad)} bad patch(es) and {len(absent)} listed id(s) not in the data"
+            + (f"; first: {bad[0].reason}" if bad else f"; first absent: {absent[0]}"),
+            file=sys.stderr,
+        )
+    if not index.usable:
+        raise DataError(args.root, "no usable SEN12MS patches")
+    return index.usable

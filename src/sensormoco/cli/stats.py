@@ -1,0 +1,62 @@
+"""``sensormoco stats sen12ms ROOT -o stats.json``: per-band statistics of a split, streamed."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from sensormoco import defaults
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.data.bands import resolve_bands
+from sensormoco.data.dataset import read_s1, read_s2
+from sensormoco.data.splits import official_split
+from sensormoco.data.stats import stream_statistics
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = add_dataset_parser(
+        subparsers, "stats", "compute per-band mean and std of a split by streaming"
+    )
+    add_source_arguments(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")
+    parser.add_argument(
+        "--split",
+        choices=("train", "all"),
+        default="train",
+        help="official train split (minus validation scenes) or every usable patch",
+    )
+    parser.add_argument("--val-fraction", type=float, default=defaults.VAL_FRACTION)
+    parser.add_argument("--seed", type=int, default=defaults.SEED)
+    parser.add_argument("--s1-bands", default="s1", help="band set or comma-separated names")
+    parser.add_argument("--s2-bands", default="s2-all", help="band set or comma-separated names")
+    parser.set_defaults(func=_run)
+
+
+def _bands(sensor: str, text: str) -> tuple[str, ...]:
+    return resolve_bands(sensor, text if "," not in text else text.split(","))
+
+
+def _run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    records = load_patches(args, read_pixels=False)
+    if args.split == "train":
+        train = set(
+            official_split([r.patch_id for r in records], args.val_fraction, args.seed).train
+        )
+        records = [r for r in records if r.patch_id in train]
+    s1_bands, s2_bands = _bands("s1", args.s1_bands), _bands("s2", args.s2_bands)
+
+    def patches() -> Iterator[np.ndarray]:
+        for r in records:
+            s1, _ = read_s1(args.root / r.paths["s1"], s1_bands)
+            s2 = read_s2(args.root / r.paths["s2"], s2_bands)
+            yield np.concatenate([s1, s2])  # (C1 + C2) x H x W
+
+    norm = stream_statistics(s1_bands + s2_bands, patches())
+    norm.save(args.output)
+    print(f"{len(records)} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    return 0

@@ -1,0 +1,50 @@
+"""``sensormoco subset sen12ms ROOT --non-overlapping -o ids.txt``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sensormoco import defaults
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.data.sen12ms import write_id_list
+from sensormoco.data.splits import is_test
+from sensormoco.data.subset import Footprint, non_overlapping
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = add_dataset_parser(subparsers, "subset", "select a subset of patch ids")
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--non-overlapping",
+        action="store_true",
+        required=True,
+        help="greedy non-overlapping subset per UTM zone (season, scene, patch order)",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="ids.txt to write")
+    parser.add_argument(
+        "--include-test", action="store_true", help="also consider the hold-out test scenes"
+    )
+    parser.add_argument(
+        "--max-overlap",
+        type=float,
+        default=defaults.MAX_OVERLAP_FRACTION,
+        help="drop a patch overlapping a kept one by more than this share of its area "
+        "(default: %(default)s)",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    records = load_patches(args, read_pixels=False)
+    candidates = [r for r in records if args.include_test or not is_test(r.patch_id)]
+    excluded = len(records) - len(candidates)
+    kept = non_overlapping(
+        (Footprint(r.patch_id, r.crs, r.bounds) for r in candidates), args.max_overlap
+    )
+    write_id_list(args.output, kept)
+    print(
+        f"kept {len(kept)}, dropped {len(candidates) - len(kept)} overlapping, "
+        f"excluded {excluded} test patch(es); wrote {args.output}"
+    )
+    return 0

@@ -1,0 +1,143 @@
+"""Band sets by name and per-band normalisation (DESIGN §2).
+
+Bands are always chosen by name and validated, never by bare index, so that an encoder trained
+on one band set cannot silently meet another.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from sensormoco.atomic import atomic_write_text
+from sensormoco.errors import DataError
+
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+S2_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12",
+)  # fmt: skip
+S2_LAND_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+S2_RGB_BANDS: tuple[str, ...] = ("B4", "B3", "B2")
+
+SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": S2_BANDS}
+
+# Named band sets accepted wherever a band list is: a set name or explicit band names.
+BAND_SETS: dict[str, tuple[str, ...]] = {
+    "s1": S1_BANDS,
+    "s2-all": S2_BANDS,
+    "s2-land": S2_LAND_BANDS,
+    "s2-rgb": S2_RGB_BANDS,
+}
+
+# Per-band (mean, std) used by the SEN12MS classification baselines, after the S1 clip to
+# [-25, 0] dB and the S2 clip to [0, 10000]. B1, B9 and B10 have no published statistics.
+SEN12MS_STATISTICS: dict[str, tuple[float, float]] = {
+    "VV": (-11.76858, 4.525339),
+    "VH": (-18.294598, 4.3586307),
+    "B2": (1226.4215, 741.6254),
+    "B3": (1137.3799, 740.883),
+    "B4": (1139.6792, 960.1045),
+    "B5": (1350.9973, 946.76056),
+    "B6": (1932.9058, 985.52747),
+    "B7": (2211.1584, 1082.4341),
+    "B8": (2154.9846, 1057.7628),
+    "B8A": (2409.1128, 1136.1942),
+    "B11": (2001.8622, 1132.7898),
+    "B12": (1356.0801, 991.48016),
+}
+
+
+def resolve_bands(sensor: str, spec: str | Sequence[str]) -> tuple[str, ...]:
+    """Return the band names of ``spec`` (a set name or band names), validated for ``sensor``."""
+    if sensor not in SENSOR_BANDS:
+        raise ValueError(f"unknown sensor {sensor!r}; expected one of {sorted(SENSOR_BANDS)}")
+    names = BAND_SETS.get(spec, (spec,)) if isinstance(spec, str) else tuple(spec)
+    known = SENSOR_BANDS[sensor]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"{sensor} has no band(s) {unknown}; its bands are {list(known)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate band names in {list(names)}")
+    return names
+
+
+def band_indices(sensor: str, names: Sequence[str]) -> tuple[int, ...]:
+    """1-based band indices in the sensor's GeoTIFF for ``names`` (rasterio's convention)."""
+    known = SENSOR_BANDS[sensor]
+    return tuple(known.index(name) + 1 for name in resolve_bands(sensor, names))
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-band standardisation ``(x - mean) / std`` for a named band list."""
+
+    bands: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.bands) == len(self.mean) == len(self.std)):
+            raise ValueError("bands, mean and std must have the same length")
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"std must be positive, got {self.std}")
+
+    def select(self, bands: Sequence[str]) -> Normalization:
+        """The statistics of ``bands`` (a subset of this one's bands, in the order given)."""
+        missing = [b for b in bands if b not in self.bands]
+        if missing:
+            raise ValueError(f"no statistics for band(s) {missing}; have {list(self.bands)}")
+        idx = [self.bands.index(b) for b in bands]
+        return Normalization(
+            tuple(bands), tuple(self.mean[i] for i in idx), tuple(self.std[i] for i in idx)
+        )
+
+    def apply(self, x: Tensor) -> Tensor:
+        """Standardise ``x`` of shape (C, H, W) or (N, C, H, W) with C = len(bands)."""
+        if x.shape[-3] != len(self.bands):
+            raise ValueError(f"expected {len(self.bands)} channels, got shape {tuple(x.shape)}")
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)  # C x 1 x 1
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)  # C x 1 x 1
+        return (x - mean) / std
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            b: {"mean": m, "std": s}
+            for b, m, s in zip(self.bands, self.mean, self.std, strict=True)
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, dict[str, float]], source: str = "statistics"
+    ) -> Normalization:
+        try:
+            bands = tuple(data)
+            mean = tuple(float(data[b]["mean"]) for b in bands)
+            std = tuple(float(data[b]["std"]) for b in bands)
+            return cls(bands, mean, std)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(source, f"not a band statistics mapping ({exc})") from exc
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Normalization:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(path, f"cannot read band statistics ({exc})") from exc
+        if not isinstance(data, dict):
+            raise DataError(path, "band statistics must be a JSON object of band -> {mean, std}")
+        return cls.from_dict(data, str(path))
+
+
+SEN12MS_NORMALIZATION = Normalization(
+    bands=tuple(SEN12MS_STATISTICS),
+    mean=tuple(m for m, _ in SEN12MS_STATISTICS.values()),
+    std=tuple(s for _, s in SEN12MS_STATISTICS.values()),
+)

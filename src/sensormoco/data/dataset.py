@@ -1,0 +1,90 @@
+"""SEN12MS as a PyTorch dataset: per-sample dicts of tensors read from the GeoTIFF tree."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization, band_indices, resolve_bands
+from sensormoco.data.geotiff import read_raster
+from sensormoco.data.sen12ms import PatchId, PatchRecord, preprocess_s1, preprocess_s2
+from sensormoco.errors import DataError
+
+
+def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:
+    """S1 bands (C, H, W) in dB after nan_to_num + clip, and the non-finite pixel count."""
+    data, info = read_raster(path, band_indices("s1", bands))
+    if info.dtype != "float32":
+        raise DataError(path, f"dtype {info.dtype}, expected float32", "dtype")
+    return preprocess_s1(data)
+
+
+def read_s2(path: str | Path, bands: Sequence[str]) -> np.ndarray:
+    """S2 bands (C, H, W) as float32 reflectance x 1e4, clipped to [0, 10000]."""
+    data, info = read_raster(path, band_indices("s2", bands))
+    if info.dtype != "uint16":
+        raise DataError(path, f"dtype {info.dtype}, expected uint16", "dtype")
+    return preprocess_s2(data)
+
+
+class SEN12MSDataset(Dataset[dict[str, Tensor]]):
+    """Samples ``{"s1": C1 x H x W, "s2": C2 x H x W, "index": (), ["lc": 4 x H x W],
+    ["target": ...]}`` for usable index records; ``ids[index]`` names the patch.
+
+    Bands are chosen by name (a set name such as ``"s2-land"`` or a list). With a
+    normalisation (the shipped SEN12MS statistics by default), each sensor is standardised per
+    band; ``normalization=None`` returns dB / reflectance values.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        records: Sequence[PatchRecord],
+        s1_bands: str | Sequence[str] = "s1",
+        s2_bands: str | Sequence[str] = "s2-land",
+        normalization: Normalization | None = SEN12MS_NORMALIZATION,
+        with_lc: bool = False,
+        targets: Mapping[PatchId, Tensor] | None = None,
+    ) -> None:
+        bad = [r for r in records if not r.ok]
+        if bad:
+            raise ValueError(f"{len(bad)} record(s) are not usable, e.g. {bad[0].reason}")
+        self.root = Path(root)
+        self.records = list(records)
+        self.s1_bands = resolve_bands("s1", s1_bands)
+        self.s2_bands = resolve_bands("s2", s2_bands)
+        self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
+        self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
+        self.with_lc = with_lc
+        self.targets = targets
+        if targets is not None:
+            missing = [r.patch_id for r in self.records if r.patch_id not in targets]
+            if missing:
+                raise ValueError(f"no target for {len(missing)} patch(es), e.g. {missing[0]}")
+
+    @property
+    def ids(self) -> list[PatchId]:
+        return [r.patch_id for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        record = self.records[index]
+        s1_np, _ = read_s1(self.root / record.paths["s1"], self.s1_bands)
+        s1 = torch.from_numpy(s1_np)  # C1 x H x W
+        s2 = torch.from_numpy(read_s2(self.root / record.paths["s2"], self.s2_bands))  # C2 x H x W
+        if self.norm_s1 is not None and self.norm_s2 is not None:
+            s1, s2 = self.norm_s1.apply(s1), self.norm_s2.apply(s2)
+        sample = {"s1": s1, "s2": s2, "index": torch.tensor(index)}
+        if self.with_lc:
+            lc, _ = read_raster(self.root / record.paths["lc"])
+            sample["lc"] = torch.from_numpy(lc.astype(np.int64))  # 4 x H x W
+        if self.targets is not None:
+            sample["target"] = self.targets[record.patch_id]
+        return sample

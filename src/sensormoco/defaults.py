@@ -1,0 +1,36 @@
+"""Every default value of the project, in one place.
+
+Modules and the command line read their defaults from here; nothing else hard-codes them.
+"""
+
+from __future__ import annotations
+
+SEED = 0
+
+# Labels (DESIGN §2): multi-label threshold on class fractions, default scheme.
+LABEL_THRESHOLD = 0.1
+LABEL_SCHEME = "igbp10"
+# A probability pickle disagrees with the lc file when any fraction differs by more than this.
+PROBABILITY_TOLERANCE = 1e-3
+
+# Non-overlapping subset: drop a patch overlapping a kept one by more than this share of its area.
+MAX_OVERLAP_FRACTION = 0.001
+
+# Splits: share of train patches moved (by whole scenes) to validation.
+VAL_FRACTION = 0.1
+# Label budgets: default size and the share of a budget used for training (rest: validation).
+LABEL_BUDGET = 1024
+BUDGET_TRAIN_FRACTION = 0.8
+
+# S1 preprocessing as in the SEN12MS classification code: nan_to_num, then clip (dB).
+S1_CLIP_DB = (-25.0, 0.0)
+# S2 preprocessing: clip reflectance x 1e4.
+S2_CLIP = (0.0, 10000.0)
+
+# Synthetic SEN12MS (the embedded default): scenes, patches per scene side, patch size.
+SYNTH_SCENES = 32
+SYNTH_GRID = 8
+SYNTH_SIZE = 64
+
+# Scanning: worker processes for index/labels (0 = in this process).
+SCAN_WORKERS = 0

@@ -1,0 +1,49 @@
+"""Shared fixtures: real GeoTIFF triplets written with rasterio, never mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from sensormoco.data.geotiff import write_raster
+from sensormoco.data.sen12ms import PatchId
+
+MakeTriplet = Callable[..., PatchId]
+
+
+def _default(sensor: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    if sensor == "s1":
+        return rng.uniform(-25, 0, (2, size, size)).astype(np.float32)
+    if sensor == "s2":
+        return rng.integers(0, 10000, (13, size, size)).astype(np.uint16)
+    return rng.integers(1, 18, (4, size, size)).astype(np.uint16)
+
+
+@pytest.fixture
+def make_triplet() -> MakeTriplet:
+    """Write one SEN12MS triplet under ``root``; pass an array per sensor to override it, or
+    ``None`` to leave that sensor's file out. Returns the patch id."""
+
+    def make(
+        root: Path,
+        pid: str | PatchId = "ROIs1158_spring_1_p1",
+        size: int = 16,
+        crs: str = "EPSG:32633",
+        origin: tuple[float, float] = (500000.0, 5000000.0),
+        seed: int = 0,
+        **arrays: np.ndarray | None,
+    ) -> PatchId:
+        pid = PatchId.parse(pid) if isinstance(pid, str) else pid
+        rng = np.random.default_rng(seed)
+        transform = Affine(10, 0, origin[0], 0, -10, origin[1])
+        for sensor in ("s1", "s2", "lc"):
+            data = arrays.get(sensor, _default(sensor, size, rng))
+            if data is not None:
+                write_raster(root / pid.relpath(sensor), data, crs, transform)
+        return pid
+
+    return make
