@@ -17,3 +17,7 @@ class DataError(SensormocoError, ValueError):
         self.problem = problem
         self.kind = kind  # a short category for summaries: "missing", "unreadable", "dtype", ...
         super().__init__(f"{self.source}: {problem}")
+
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, str]]:
+        # picklable across process pools (the default would call DataError(message))
+        return (type(self), (self.source, self.problem, self.kind))

@@ -1,0 +1,95 @@
+"""``sensormoco labels sen12ms ROOT -o labels.csv``: scene labels from the IGBP layer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sensormoco import defaults
+from sensormoco.atomic import atomic_write_text
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.data.labels import (
+    SCHEMES,
+    ProbabilityComparison,
+    compare_probabilities,
+    label_rows,
+    read_many_lc_fractions,
+    write_labels_csv,
+)
+from sensormoco.data.pickles import load_probability_pickle
+from sensormoco.errors import DataError
+
+SHOWN_PROBLEMS = 20
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = add_dataset_parser(
+        subparsers, "labels", "scene labels (single and multi) from the IGBP land-cover layer"
+    )
+    add_source_arguments(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="labels CSV to write")
+    parser.add_argument("--scheme", choices=sorted(SCHEMES), default=defaults.LABEL_SCHEME)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.LABEL_THRESHOLD,
+        help="multi-label: classes with fraction >= this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--probabilities",
+        type=Path,
+        metavar="PKL",
+        help="IGBP_probability_labels.pkl: label from it, and report where it disagrees with lc",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> None:
+    print(comparison.summary(defaults.PROBABILITY_TOLERANCE), file=sys.stderr)
+    if not comparison.disagreements:
+        return
+    report = output.with_name(output.name + ".disagreements.csv")
+    lines = ["patch_id,max_difference,igbp_code"] + [
+        f"{d.patch_id},{d.max_difference!r},{d.code}" for d in comparison.disagreements
+    ]
+    atomic_write_text(report, "\n".join(lines) + "\n")
+    for d in comparison.disagreements[:SHOWN_PROBLEMS]:
+        print(
+            f"disagrees: {d.patch_id}: pickle and lc differ by {d.max_difference:.4g} "
+            f"on IGBP {d.code}",
+            file=sys.stderr,
+        )
+    print(f"all {len(comparison.disagreements)} disagreement(s) in {report}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 0.0 < args.threshold <= 1.0:
+        raise DataError("--threshold", f"must be in (0, 1], got {args.threshold}")
+    records = load_patches(args, read_pixels=False)
+    lc = read_many_lc_fractions(
+        {r.patch_id: args.root / r.paths["lc"] for r in records}, args.workers
+    )
+    for error in list(lc.errors.values())[:SHOWN_PROBLEMS]:
+        print(f"bad: {error}", file=sys.stderr)
+    if lc.errors:
+        print(f"skipped {len(lc.errors)} patch(es) whose lc could not be read", file=sys.stderr)
+    if lc.invalid_pixels:
+        print(
+            f"{sum(lc.invalid_pixels.values())} pixel(s) without a valid IGBP code in "
+            f"{len(lc.invalid_pixels)} patch(es) were left out of their fractions",
+            file=sys.stderr,
+        )
+    fractions = lc.fractions
+    if args.probabilities:
+        pickle = load_probability_pickle(args.probabilities)
+        comparison = compare_probabilities(lc.fractions, pickle)
+        _report_disagreements(comparison, args.output)
+        fractions = {pid: pickle.get(pid, f) for pid, f in lc.fractions.items()}
+    if not fractions:
+        raise DataError(args.root, "no patch could be labelled")
+    rows = label_rows(fractions, args.scheme, args.threshold)
+    write_labels_csv(args.output, rows, args.scheme)
+    source = "the pickle (lc where it has no entry)" if args.probabilities else "lc layer 1"
+    print(f"labelled {len(rows)} patch(es) ({args.scheme}) from {source}; wrote {args.output}")
+    return 0
