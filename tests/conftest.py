@@ -47,3 +47,13 @@ def make_triplet() -> MakeTriplet:
         return pid
 
     return make
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic SEN12MS tree (8 scenes of 3 x 3 patches at 32 px), shared read-only."""
+    from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+
+    root = tmp_path_factory.mktemp("synth") / "sen12ms"
+    synthesize_sen12ms(root, SynthConfig(scenes=8, grid=3, size=32, seed=0), probabilities=True)
+    return root

@@ -52,7 +52,7 @@ def test_save_load_round_trip_and_errors(tmp_path: Path) -> None:
     SEN12MS_NORMALIZATION.save(tmp_path / "s.json")
     assert Normalization.load(tmp_path / "s.json") == SEN12MS_NORMALIZATION
     (tmp_path / "bad.json").write_text('{"VV": {"mean": 1}}')
-    with pytest.raises(DataError, match="bad.json: not a band statistics mapping"):
+    with pytest.raises(DataError, match=r"bad\.json: not a band statistics mapping"):
         Normalization.load(tmp_path / "bad.json")
     (tmp_path / "neg.json").write_text('{"VV": {"mean": 1, "std": -1}}')
     with pytest.raises(DataError, match="std must be positive"):

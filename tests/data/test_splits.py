@@ -31,7 +31,9 @@ def test_split_is_disjoint_by_scene_and_complete() -> None:
     parts = [set(split.train), set(split.val), set(split.test)]
     assert sum(map(len, parts)) == len(ids) == len(set.union(*parts))
     scenes = [{p.scene_key for p in part} for part in parts]
-    assert not (scenes[0] & scenes[1] or scenes[0] & scenes[2] or scenes[1] & scenes[2])
+    assert not (scenes[0] & scenes[1])
+    assert not (scenes[0] & scenes[2])
+    assert not (scenes[1] & scenes[2])
     assert 0.2 * 960 <= len(split.val) < 0.2 * 960 + 20
 
 
@@ -45,7 +47,8 @@ def test_label_budget_is_80_20_seeded_and_scene_disjoint() -> None:
     split = official_split(_ids(), val_fraction=0.25, seed=0)
     train, val = label_budget(split, 100, seed=7)
     assert (len(train), len(val)) == (80, 20)
-    assert set(train) <= set(split.train) and set(val) <= set(split.val)
+    assert set(train) <= set(split.train)
+    assert set(val) <= set(split.val)
     assert not {p.scene_key for p in train} & {p.scene_key for p in val}
     assert label_budget(split, 100, seed=7) == (train, val)
     assert label_budget(split, 100, seed=8) != (train, val)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.data.index import Index, build_index, read_index_csv, restrict
-from sensormoco.data.sen12ms import PatchRecord, read_id_list
+from sensormoco.data.sen12ms import PatchId, PatchRecord, read_id_list
 from sensormoco.errors import DataError
 
 
@@ -23,7 +23,10 @@ def add_dataset_parser(
     """Add ``sensormoco COMMAND`` with its one dataset choice ``sen12ms``; return the latter."""
     parser = subparsers.add_parser(command, help=help_text, description=help_text)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    return datasets.add_parser("sen12ms", help=f"{help_text} (SEN12MS)", description=help_text)
+    dataset: argparse.ArgumentParser = datasets.add_parser(
+        "sen12ms", help=f"{help_text} (SEN12MS)", description=help_text
+    )
+    return dataset
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +51,7 @@ def load_patches(args: argparse.Namespace, read_pixels: bool) -> list[PatchRecor
         if args.index
         else build_index(args.root, read_pixels=read_pixels, workers=args.workers)
     )
-    absent = []
+    absent: list[PatchId] = []
     if args.ids:
         index, absent = restrict(index, read_id_list(args.ids))
     bad = index.bad
