@@ -39,11 +39,10 @@ def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     root = out / DATA_DIR
     start = time.perf_counter()
-    if (root / ".complete").exists():
+    if root.is_dir():  # synthesis is all-or-nothing: an existing tree is a complete one
         _step(1, f"synthetic SEN12MS already in {root}", start)
     else:
         summary = synthesize_sen12ms(root, SynthConfig(seed=args.seed), workers=args.workers)
-        (root / ".complete").write_text("")
         _step(
             1, f"synthesised {summary.patches} patches in {summary.scenes} scenes -> {root}", start
         )

@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except SensormocoError as exc:
+    except (SensormocoError, ValueError) as exc:
+        # bad input and invalid settings: one line, no traceback
         print(f"sensormoco {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from sensormoco import defaults
@@ -42,13 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        config = SynthConfig(args.scenes, args.grid, args.size, args.seed)
-        if args.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    except ValueError as exc:
-        print(f"sensormoco synth: error: {exc}", file=sys.stderr)
-        return 2
+    config = SynthConfig(args.scenes, args.grid, args.size, args.seed)
     summary = synthesize_sen12ms(args.out, config, args.workers, args.probabilities)
     print(
         f"wrote {summary.patches} patches in {summary.scenes} scenes "
