@@ -1,0 +1,100 @@
+"""Augmentation presets on batches (kornia), safe for multispectral and SAR inputs.
+
+Presets (DESIGN §3): ``paper`` (gaussian blur, elastic transform, flips, brightness/contrast),
+``aug1`` (random resized crop), ``aug2`` (aug1 + blur), ``aug3`` (aug2 + brightness/contrast
++ band-mean grayscale), and ``none`` (only the crop to the training size). No hue or saturation
+jitter: it has no meaning beyond RGB. Inputs are standardised bands, so brightness and contrast
+act additively / multiplicatively without clipping to [0, 1].
+
+Each preset is split into a geometric part and an intensity part so that two views of one
+location (an S2 and an S1 patch) can share the crop window: :meth:`Augmentation.pair` runs the
+geometric part once on the channel-stacked views, then the intensity part on each view alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+from kornia.augmentation import IntensityAugmentationBase2D
+from torch import Tensor, nn
+
+PRESETS: tuple[str, ...] = ("none", "paper", "aug1", "aug2", "aug3")
+
+CROP_SCALE = (0.2, 1.0)  # random resized crop: share of the patch area kept
+BLUR_KERNEL = 5
+BLUR_SIGMA = (0.1, 2.0)
+BRIGHTNESS = (0.8, 1.2)  # kornia adds (factor - 1) to every band
+CONTRAST = (0.8, 1.2)  # kornia multiplies every band by the factor
+GRAYSCALE_P = 0.2
+
+
+class BandMeanGrayscale(IntensityAugmentationBase2D):
+    """With probability ``p``, replace every band by the per-pixel mean over bands: the
+    multispectral analogue of RGB grayscale."""
+
+    def __init__(self, p: float = GRAYSCALE_P) -> None:
+        super().__init__(p=p)
+
+    def apply_transform(
+        self,
+        input: Tensor,
+        params: dict[str, Tensor],
+        flags: dict[str, Any],
+        transform: Tensor | None = None,
+    ) -> Tensor:
+        return input.mean(dim=1, keepdim=True).expand_as(input)  # N x C x H x W
+
+
+Ops = list[K.AugmentationBase2D]
+
+
+def _parts(preset: str, size: int) -> tuple[Ops, Ops]:
+    """The geometric and intensity operations of a preset, in order."""
+    crop = K.RandomResizedCrop((size, size), scale=CROP_SCALE)
+    blur = K.RandomGaussianBlur(BLUR_KERNEL, BLUR_SIGMA, p=0.5)
+    bright = K.RandomBrightness(BRIGHTNESS, clip_output=False, p=0.8)
+    contrast = K.RandomContrast(CONTRAST, clip_output=False, p=0.8)
+    if preset == "none":
+        return [K.RandomCrop((size, size))], []
+    if preset == "paper":
+        geometric: Ops = [
+            K.RandomCrop((size, size)),
+            K.RandomElasticTransform(p=0.5),
+            K.RandomHorizontalFlip(),
+            K.RandomVerticalFlip(),
+        ]
+        return geometric, [blur, bright, contrast]
+    if preset == "aug1":
+        return [crop], []
+    if preset == "aug2":
+        return [crop], [blur]
+    if preset == "aug3":
+        return [crop], [blur, bright, contrast, BandMeanGrayscale()]
+    raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {list(PRESETS)}")
+
+
+class Augmentation(nn.Module):
+    """A preset applied to batches N x C x H x W, on whatever device the batch is on."""
+
+    def __init__(self, preset: str, size: int) -> None:
+        super().__init__()
+        geometric, intensity = _parts(preset, size)
+        self.preset, self.size = preset, size
+        self.geometric = K.AugmentationSequential(*geometric) if geometric else nn.Identity()
+        self.intensity = K.AugmentationSequential(*intensity) if intensity else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.intensity(self.geometric(x))  # N x C x size x size
+        return out
+
+    def pair(self, a: Tensor, b: Tensor, same_window: bool = True) -> tuple[Tensor, Tensor]:
+        """Augment two views of the same locations (N x Ca x H x W, N x Cb x H x W). With
+        ``same_window`` both get one geometric draw per location (geo-alignment survives);
+        intensity draws are always independent."""
+        if not same_window:
+            return self(a), self(b)
+        stacked = self.geometric(torch.cat([a, b], dim=1))  # N x (Ca + Cb) x size x size
+        a_geo, b_geo = stacked.split([a.shape[1], b.shape[1]], dim=1)
+        return self.intensity(a_geo), self.intensity(b_geo)

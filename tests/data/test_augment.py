@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sensormoco.data.augment import PRESETS, Augmentation, BandMeanGrayscale
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("channels", [2, 10, 12, 13])
+def test_presets_keep_bands_and_crop_to_size(preset: str, channels: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, channels, 48, 48)  # N x C x H x W
+    y = Augmentation(preset, 32)(x)
+    assert y.shape == (4, channels, 32, 32)
+    assert torch.isfinite(y).all()
+
+
+def test_no_clipping_of_standardised_values() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(8, 10, 32, 32) * 3
+    y = Augmentation("aug3", 32)(x)
+    assert y.min() < -1
+    assert y.max() > 2
+
+
+@pytest.mark.parametrize("preset", ["none", "paper", "aug1", "aug3"])
+def test_pair_shares_the_window(preset: str) -> None:
+    """The same content in both views: with a shared window the geometric results match."""
+    torch.manual_seed(1)
+    x = torch.randn(6, 2, 40, 40)
+    aug = Augmentation(preset, 24)
+    aug.intensity = torch.nn.Identity()  # compare geometry only
+    a, b = aug.pair(x, x.clone(), same_window=True)
+    torch.testing.assert_close(a, b)
+    a, b = aug.pair(x, x.clone(), same_window=False)
+    assert not torch.allclose(a, b)
+
+
+def test_band_mean_grayscale() -> None:
+    x = torch.randn(3, 5, 8, 8)
+    y = BandMeanGrayscale(p=1.0)(x)
+    torch.testing.assert_close(y, x.mean(dim=1, keepdim=True).expand_as(x))
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ValueError, match="unknown augmentation preset 'hue'"):
+        Augmentation("hue", 32)
