@@ -35,5 +35,15 @@ SYNTH_SCENES = 32
 SYNTH_GRID = 8
 SYNTH_SIZE = 64
 
-# Scanning: worker processes for index/labels (0 = in this process).
+# Data commands: worker processes (0 = in this process); the demo uses both cores.
 SCAN_WORKERS = 0
+DEMO_WORKERS = 2
+DEMO_OUT = "demo"
+# How many individual problems a command prints before pointing to the full list.
+SHOWN_PROBLEMS = 20
+
+# Band sets read by default (names from data/bands.py), and those `stats` computes.
+S1_BANDS = "s1"
+S2_BANDS = "s2-land"
+STATS_S1_BANDS = "s1"
+STATS_S2_BANDS = "s2-all"

@@ -19,9 +19,10 @@ from sensormoco.data.splits import is_test
 
 
 def test_every_command_has_help() -> None:
-    for command in ("synth", "index", "labels", "subset", "split", "stats"):
+    for command in ("synth sen12ms", "index sen12ms", "labels sen12ms", "subset sen12ms",
+                    "split sen12ms", "stats sen12ms", "demo"):  # fmt: skip
         result = subprocess.run(
-            [sys.executable, "-m", "sensormoco.cli.main", command, "sen12ms", "--help"],
+            [sys.executable, "-m", "sensormoco.cli.main", *command.split(), "--help"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -38,7 +39,7 @@ def test_index_writes_rows_and_reports_bad(synth_root: Path, tmp_path: Path, cap
     assert f"bad: {first}: not a readable GeoTIFF" in err
     assert "72 patch ids: 71 usable, 1 bad (unreadable: 1)" in out
     lines = (tmp_path / "index.csv").read_text().splitlines()
-    rows = list(csv.DictReader(lines[1:]))
+    rows = list(csv.DictReader(lines))
     assert len(rows) == 72
     assert sum(r["status"] == "bad" for r in rows) == 1
 
@@ -147,3 +148,74 @@ def test_commands_reuse_an_index_and_skip_bad(
     args = [command, "sen12ms", str(root), "--index", str(tmp_path / "index.csv"), "-o"]
     assert main([*args, str(tmp_path / "out")]) == 0
     assert "skipped 1 bad patch(es)" in capsys.readouterr().err
+
+
+@pytest.fixture
+def pixel_bad_tree(synth_root: Path, tmp_path: Path) -> Path:
+    """The synthetic tree with one truncated s2 file and one all-NaN s1 file: both pass a
+    header check and fail a pixel check."""
+    from sensormoco.data.geotiff import read_raster, write_raster
+
+    root = tmp_path / "tree"
+    shutil.copytree(synth_root, root)
+    truncated = sorted((root / "ROIs1868_summer").glob("s2_*/*.tif"))[0]
+    truncated.write_bytes(truncated.read_bytes()[: int(truncated.stat().st_size * 0.9)])
+    nan_s1 = sorted((root / "ROIs1970_fall").glob("s1_*/*.tif"))[0]
+    data, _ = read_raster(nan_s1)
+    import rasterio
+
+    with rasterio.open(nan_s1) as src:
+        crs, transform = src.crs.to_string(), src.transform
+    write_raster(nan_s1, np.full_like(data, np.nan), crs, transform)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [("labels", "l.csv"), ("subset", "ids.txt"), ("split", "splits"), ("stats", "s.json")],
+)
+def test_commands_skip_pixel_level_bad_patches_like_index(
+    pixel_bad_tree: Path, tmp_path: Path, command: str, output: str, capsys
+) -> None:
+    args = [command, "sen12ms", str(pixel_bad_tree), "-o", str(tmp_path / output)]
+    if command == "subset":
+        args.append("--non-overlapping")
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "skipped 2 bad patch(es)" in err
+
+
+def test_headers_only_index_does_not_claim_pixel_counts(
+    synth_root: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["index", "sen12ms", str(synth_root), "-o", str(tmp_path / "i.csv"), "--headers-only"]
+    assert main(args) == 0
+    assert "pixels not read (headers only)" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "i.csv").read_text().splitlines()))
+    assert {r["s1_nonfinite"] for r in rows} == {""}
+
+
+def test_unwritable_output_is_a_one_line_error(synth_root: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "afile").write_text("")
+    args = ["index", "sen12ms", str(synth_root), "-o", str(tmp_path / "afile" / "i.csv")]
+    assert main([*args, "--headers-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sensormoco index: error:") and err.count("\n") == 1
+
+
+def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, capsys) -> None:
+    args = ["subset", "sen12ms", str(synth_root), "--non-overlapping", "-o", str(tmp_path / "x"),
+            "--max-overlap", "-0.1", "--headers-only"]  # fmt: skip
+    assert main(args) == 2
+    assert "max_overlap must be in [0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "[5/5" in out and "budget 1024: 819/205" in out
+    for name in ("index.csv", "labels.csv", "nonoverlapping.txt", "splits/test.txt"):
+        assert (tmp_path / name).is_file()
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert "already in" in capsys.readouterr().out

@@ -156,7 +156,7 @@ def test_odd_size_in_tree_is_marked(tmp_path: Path, make_triplet) -> None:
     make_triplet(tmp_path, "ROIs1158_spring_1_p4", size=8)
     scan = scan_tree(tmp_path)
     records = [check_triplet(tmp_path, pid, files) for pid, files in sorted(scan.files.items())]
-    assert mark_odd_sizes(records) == (16, 16)
+    assert mark_odd_sizes(records, tmp_path) == (16, 16)
     assert [r.kind for r in records] == ["", "", "", "size"]
     assert "size 8x8, expected 16x16" in records[3].reason
 

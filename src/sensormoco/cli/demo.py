@@ -25,9 +25,11 @@ DATA_DIR = "sen12ms-synthetic"
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "run the embedded default end to end (synthetic SEN12MS, CPU)"
     parser = subparsers.add_parser("demo", help=help_text, description=help_text)
-    parser.add_argument("--out", type=Path, default=Path("demo"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path(defaults.DEMO_OUT), help="output folder")
     parser.add_argument("--seed", type=int, default=defaults.SEED)
-    parser.add_argument("--workers", type=int, default=2, help="processes for data steps")
+    parser.add_argument(
+        "--workers", type=int, default=defaults.DEMO_WORKERS, help="processes for data steps"
+    )
     parser.set_defaults(func=_run)
 
 
@@ -37,7 +39,7 @@ def _step(number: int, text: str, start: float) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
-    root = out / DATA_DIR
+    root = out / f"{DATA_DIR}-seed{args.seed}"
     start = time.perf_counter()
     if root.is_dir():  # synthesis is all-or-nothing: an existing tree is a complete one
         _step(1, f"synthetic SEN12MS already in {root}", start)

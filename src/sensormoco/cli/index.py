@@ -11,8 +11,6 @@ from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.index import build_index, write_index_csv
 
-SHOWN_PROBLEMS = 50
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_dataset_parser(
@@ -33,11 +31,14 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     index = build_index(args.root, read_pixels=not args.headers_only, workers=args.workers)
     write_index_csv(index, args.output)
-    for record in index.bad[:SHOWN_PROBLEMS]:
+    for record in index.bad[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {record.reason}", file=sys.stderr)
-    if len(index.bad) > SHOWN_PROBLEMS:
-        print(f"... and {len(index.bad) - SHOWN_PROBLEMS} more in {args.output}", file=sys.stderr)
-    for path in index.unrecognised[:SHOWN_PROBLEMS]:
+    if len(index.bad) > defaults.SHOWN_PROBLEMS:
+        print(
+            f"... and {len(index.bad) - defaults.SHOWN_PROBLEMS} more in {args.output}",
+            file=sys.stderr,
+        )
+    for path in index.unrecognised[: defaults.SHOWN_PROBLEMS]:
         print(f"unrecognised: {index.root / path}: not a SEN12MS patch file name", file=sys.stderr)
     print(f"{index.summary()}; {time.perf_counter() - start:.1f} s; wrote {args.output}")
     return 0 if index.usable else 1

@@ -20,8 +20,6 @@ from sensormoco.data.labels import (
 from sensormoco.data.pickles import load_probability_pickle
 from sensormoco.errors import DataError
 
-SHOWN_PROBLEMS = 20
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_dataset_parser(
@@ -54,7 +52,7 @@ def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> No
         f"{d.patch_id},{d.max_difference!r},{d.code}" for d in comparison.disagreements
     ]
     atomic_write_text(report, "\n".join(lines) + "\n")
-    for d in comparison.disagreements[:SHOWN_PROBLEMS]:
+    for d in comparison.disagreements[: defaults.SHOWN_PROBLEMS]:
         print(
             f"disagrees: {d.patch_id}: pickle and lc differ by {d.max_difference:.4g} "
             f"on IGBP {d.code}",
@@ -66,11 +64,11 @@ def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> No
 def _run(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold <= 1.0:
         raise DataError("--threshold", f"must be in (0, 1], got {args.threshold}")
-    records = load_patches(args, read_pixels=False)
+    records = load_patches(args)
     lc = read_many_lc_fractions(
         {r.patch_id: args.root / r.paths["lc"] for r in records}, args.workers
     )
-    for error in list(lc.errors.values())[:SHOWN_PROBLEMS]:
+    for error in list(lc.errors.values())[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {error}", file=sys.stderr)
     if lc.errors:
         print(f"skipped {len(lc.errors)} patch(es) whose lc could not be read", file=sys.stderr)

@@ -32,8 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (SensormocoError, ValueError) as exc:
-        # bad input and invalid settings: one line, no traceback
+    except (SensormocoError, ValueError, OSError) as exc:
+        # bad input, invalid settings, unwritable outputs: one line, no traceback
         print(f"sensormoco {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

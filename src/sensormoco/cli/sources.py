@@ -36,6 +36,11 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ids", type=Path, metavar="TXT", help="only these patch ids")
     parser.add_argument(
+        "--headers-only",
+        action="store_true",
+        help="when scanning, check headers only (fast; misses truncated data and all-NaN S1)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=defaults.SCAN_WORKERS,
@@ -43,13 +48,14 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_patches(args: argparse.Namespace, read_pixels: bool) -> list[PatchRecord]:
-    """Usable records of ``args.root`` (or ``args.index``), restricted to ``args.ids``; reports
-    skipped and absent counts on stderr and fails when nothing is usable."""
+def load_patches(args: argparse.Namespace) -> list[PatchRecord]:
+    """Usable records of ``args.root`` (or ``args.index``), restricted to ``args.ids``, validated
+    as ``sensormoco index`` does; reports skipped and absent counts on stderr and fails when
+    nothing is usable."""
     index: Index = (
         read_index_csv(args.index, args.root)
         if args.index
-        else build_index(args.root, read_pixels=read_pixels, workers=args.workers)
+        else build_index(args.root, read_pixels=not args.headers_only, workers=args.workers)
     )
     absent: list[PatchId] = []
     if args.ids:

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    ids = [r.patch_id for r in load_patches(args, read_pixels=False)]
+    ids = [r.patch_id for r in load_patches(args)]
     split = official_split(ids, args.val_fraction, args.seed)
     out: Path = args.output
     for name, part in (("train", split.train), ("val", split.val), ("test", split.test)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,10 @@ import numpy as np
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
 from sensormoco.data.bands import resolve_bands
-from sensormoco.data.dataset import read_s1, read_s2
+from sensormoco.data.sen12ms import read_s1, read_s2
 from sensormoco.data.splits import official_split
 from sensormoco.data.stats import stream_statistics
+from sensormoco.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,8 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--val-fraction", type=float, default=defaults.VAL_FRACTION)
     parser.add_argument("--seed", type=int, default=defaults.SEED)
-    parser.add_argument("--s1-bands", default="s1", help="band set or comma-separated names")
-    parser.add_argument("--s2-bands", default="s2-all", help="band set or comma-separated names")
+    parser.add_argument(
+        "--s1-bands", default=defaults.STATS_S1_BANDS, help="band set or comma-separated names"
+    )
+    parser.add_argument(
+        "--s2-bands", default=defaults.STATS_S2_BANDS, help="band set or comma-separated names"
+    )
     parser.set_defaults(func=_run)
 
 
@@ -42,7 +48,7 @@ def _bands(sensor: str, text: str) -> tuple[str, ...]:
 
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    records = load_patches(args, read_pixels=False)
+    records = load_patches(args)
     if args.split == "train":
         train = set(
             official_split([r.patch_id for r in records], args.val_fraction, args.seed).train
@@ -50,13 +56,22 @@ def _run(args: argparse.Namespace) -> int:
         records = [r for r in records if r.patch_id in train]
     s1_bands, s2_bands = _bands("s1", args.s1_bands), _bands("s2", args.s2_bands)
 
+    skipped: list[DataError] = []
+
     def patches() -> Iterator[np.ndarray]:
         for r in records:
-            s1, _ = read_s1(args.root / r.paths["s1"], s1_bands)
-            s2 = read_s2(args.root / r.paths["s2"], s2_bands)
+            try:
+                s1, _ = read_s1(args.root / r.paths["s1"], s1_bands)
+                s2 = read_s2(args.root / r.paths["s2"], s2_bands)
+            except DataError as exc:  # e.g. changed since the index was written
+                skipped.append(exc)
+                continue
             yield np.concatenate([s1, s2])  # (C1 + C2) x H x W
 
     norm = stream_statistics(s1_bands + s2_bands, patches())
     norm.save(args.output)
-    print(f"{len(records)} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable patch(es); first: {skipped[0]}", file=sys.stderr)
+    used = len(records) - len(skipped)
+    print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
     return 0

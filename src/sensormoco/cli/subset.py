@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    records = load_patches(args, read_pixels=False)
+    records = load_patches(args)
     candidates = [r for r in records if args.include_test or not is_test(r.patch_id)]
     excluded = len(records) - len(candidates)
     kept = non_overlapping(

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--seed", type=int, default=defaults.SEED, metavar="S", help="seed (default: %(default)s)"
     )
     parser.add_argument(
-        "--workers", type=int, default=0, metavar="W",
+        "--workers", type=int, default=defaults.SCAN_WORKERS, metavar="W",
         help="processes across scenes (default: %(default)s = this process)",
     )  # fmt: skip
     parser.add_argument(

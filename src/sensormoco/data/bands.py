@@ -10,12 +10,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from sensormoco.atomic import atomic_write_text
 from sensormoco.errors import DataError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
 S2_BANDS: tuple[str, ...] = (
@@ -98,6 +99,8 @@ class Normalization:
 
     def apply(self, x: Tensor) -> Tensor:
         """Standardise ``x`` of shape (C, H, W) or (N, C, H, W) with C = len(bands)."""
+        import torch  # imported here: the command line's data commands never need torch
+
         if x.shape[-3] != len(self.bands):
             raise ValueError(f"expected {len(self.bands)} channels, got shape {tuple(x.shape)}")
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)  # C x 1 x 1

@@ -10,26 +10,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization, band_indices, resolve_bands
+from sensormoco import defaults
+from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization, resolve_bands
 from sensormoco.data.geotiff import read_raster
-from sensormoco.data.sen12ms import PatchId, PatchRecord, preprocess_s1, preprocess_s2
-from sensormoco.errors import DataError
-
-
-def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:
-    """S1 bands (C, H, W) in dB after nan_to_num + clip, and the non-finite pixel count."""
-    data, info = read_raster(path, band_indices("s1", bands))
-    if info.dtype != "float32":
-        raise DataError(path, f"dtype {info.dtype}, expected float32", "dtype")
-    return preprocess_s1(data)
-
-
-def read_s2(path: str | Path, bands: Sequence[str]) -> np.ndarray:
-    """S2 bands (C, H, W) as float32 reflectance x 1e4, clipped to [0, 10000]."""
-    data, info = read_raster(path, band_indices("s2", bands))
-    if info.dtype != "uint16":
-        raise DataError(path, f"dtype {info.dtype}, expected uint16", "dtype")
-    return preprocess_s2(data)
+from sensormoco.data.sen12ms import PatchId, PatchRecord, read_s1, read_s2
 
 
 class SEN12MSDataset(Dataset[dict[str, Tensor]]):
@@ -45,8 +29,8 @@ class SEN12MSDataset(Dataset[dict[str, Tensor]]):
         self,
         root: str | Path,
         records: Sequence[PatchRecord],
-        s1_bands: str | Sequence[str] = "s1",
-        s2_bands: str | Sequence[str] = "s2-land",
+        s1_bands: str | Sequence[str] = defaults.S1_BANDS,
+        s2_bands: str | Sequence[str] = defaults.S2_BANDS,
         normalization: Normalization | None = SEN12MS_NORMALIZATION,
         with_lc: bool = False,
         targets: Mapping[PatchId, Tensor] | None = None,

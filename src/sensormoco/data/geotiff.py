@@ -51,8 +51,13 @@ def _open(path: Path) -> rasterio.io.DatasetReader:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The first line of an exception's message, preferring its cause's (rasterio wraps GDAL
+    errors as "Read failed. See previous exception for details.")."""
+    for candidate in (exc.__cause__, exc.__context__, exc):
+        text = str(candidate).strip().splitlines() if candidate is not None else []
+        if text and "See previous exception" not in text[0]:
+            return text[0]
+    return type(exc).__name__
 
 
 def read_info(path: str | Path) -> RasterInfo:

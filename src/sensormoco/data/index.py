@@ -52,13 +52,19 @@ class Index:
         """One line: totals, bad counts by kind, unrecognised files, S1 non-finite pixels."""
         kinds = Counter(r.kind for r in self.bad)
         detail = ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
-        nonfinite = sum(r.s1_nonfinite for r in self.usable)
-        patches_nonfinite = sum(1 for r in self.usable if r.s1_nonfinite)
         text = f"{len(self.records)} patch ids: {len(self.usable)} usable, {len(self.bad)} bad"
         text += f" ({detail})" if detail else ""
         text += f"; {len(self.unrecognised)} unrecognised file(s)"
-        text += f"; {nonfinite} non-finite S1 pixel(s) in {patches_nonfinite} patch(es), "
-        return text + "set by nan_to_num + clip"
+        counts = [r.s1_nonfinite for r in self.usable]
+        if any(c is None for c in counts):
+            return text + "; pixels not read (headers only)"
+        nonfinite = sum(c or 0 for c in counts)
+        patches = sum(1 for c in counts if c)
+        return (
+            text
+            + f"; {nonfinite} non-finite S1 pixel(s) in {patches} patch(es), set by "
+            + ("nan_to_num + clip")
+        )
 
 
 def _check(args: tuple[Path, PatchId, dict[str, Path], bool]) -> PatchRecord:
@@ -76,7 +82,7 @@ def build_index(
             records = list(pool.map(_check, jobs, chunksize=64))
     else:
         records = [_check(job) for job in jobs]
-    mark_odd_sizes(records)
+    mark_odd_sizes(records, scan.root)
     unrecognised = [str(p.relative_to(scan.root)) for p in scan.unrecognised]
     return Index(scan.root, records, unrecognised)
 
@@ -93,7 +99,7 @@ def _row(r: PatchRecord) -> dict[str, object]:
         "width": r.width,
         "height": r.height,
         **{f"{s}_dtype": r.dtypes.get(s, "") for s in SENSORS},
-        "s1_nonfinite": r.s1_nonfinite,
+        "s1_nonfinite": "" if r.s1_nonfinite is None else r.s1_nonfinite,
         "status": "ok" if r.ok else "bad",
         "kind": r.kind,
         "reason": r.reason,
@@ -101,9 +107,8 @@ def _row(r: PatchRecord) -> dict[str, object]:
 
 
 def write_index_csv(index: Index, path: str | Path) -> None:
-    """Write the index atomically; the root is recorded in a leading comment line."""
+    """Write the index atomically (paths relative to the root)."""
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        f.write(f"# sensormoco sen12ms index; root={index.root.resolve()}\n")
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(_row(r) for r in index.records)
@@ -120,7 +125,7 @@ def _record(row: dict[str, str]) -> PatchRecord:
         width=int(row["width"]),
         height=int(row["height"]),
         dtypes={s: row[f"{s}_dtype"] for s in SENSORS},
-        s1_nonfinite=int(row["s1_nonfinite"]),
+        s1_nonfinite=int(row["s1_nonfinite"]) if row["s1_nonfinite"] else None,
         reason="" if row["status"] == "ok" else (row["reason"] or "marked bad"),
         kind=row["kind"],
     )
@@ -133,8 +138,7 @@ def read_index_csv(path: str | Path, root: str | Path) -> Index:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read index ({exc})") from exc
-    body = [line for line in lines if not line.startswith("#")]
-    reader = csv.DictReader(body)
+    reader = csv.DictReader(lines)
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise DataError(path, f"not a sensormoco index: missing column(s) {missing}")

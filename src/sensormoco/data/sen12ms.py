@@ -8,7 +8,7 @@ Layout (DESIGN §2): ``ROOT/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p30.tif``,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
+from sensormoco.data.bands import band_indices
 from sensormoco.data.geotiff import RasterInfo, read_info, read_raster
 from sensormoco.errors import DataError
 
@@ -128,7 +129,7 @@ class PatchRecord:
     width: int = 0
     height: int = 0
     dtypes: dict[str, str] = field(default_factory=dict)
-    s1_nonfinite: int = 0
+    s1_nonfinite: int | None = None  # None when pixels were not read
     reason: str = ""  # one line naming the file and the problem; empty when usable
     kind: str = ""  # the problem's category ("missing", "unreadable", "dtype", ...)
 
@@ -210,7 +211,7 @@ def _check_pixels(files: dict[str, Path]) -> int:
     return nonfinite
 
 
-def mark_odd_sizes(records: Iterable[PatchRecord]) -> tuple[int, int] | None:
+def mark_odd_sizes(records: Iterable[PatchRecord], root: Path) -> tuple[int, int] | None:
     """Flag usable records whose size differs from the tree's most common size; return that size."""
     usable = [r for r in records if r.ok]
     if not usable:
@@ -222,8 +223,8 @@ def mark_odd_sizes(records: Iterable[PatchRecord]) -> tuple[int, int] | None:
     for r in usable:
         if (r.width, r.height) != common:
             r.reason = (
-                f"{r.paths['s2']}: size {r.width}x{r.height}, expected {common[0]}x{common[1]} "
-                "like the rest of the tree"
+                f"{root / r.paths['s2']}: size {r.width}x{r.height}, "
+                f"expected {common[0]}x{common[1]} like the rest of the tree"
             )
             r.kind = "size"
     return common
@@ -242,6 +243,22 @@ def preprocess_s2(data: np.ndarray) -> np.ndarray:
     """S2 reflectance x 1e4 as float32, clipped to [0, 10000]."""
     low, high = defaults.S2_CLIP
     return np.clip(data.astype(np.float32), low, high)
+
+
+def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:
+    """S1 bands (C, H, W) in dB after nan_to_num + clip, and the non-finite pixel count."""
+    data, info = read_raster(path, band_indices("s1", bands))
+    if info.dtype != "float32":
+        raise DataError(path, f"dtype {info.dtype}, expected float32", "dtype")
+    return preprocess_s1(data)
+
+
+def read_s2(path: str | Path, bands: Sequence[str]) -> np.ndarray:
+    """S2 bands (C, H, W) as float32 reflectance x 1e4, clipped to [0, 10000]."""
+    data, info = read_raster(path, band_indices("s2", bands))
+    if info.dtype != "uint16":
+        raise DataError(path, f"dtype {info.dtype}, expected uint16", "dtype")
+    return preprocess_s2(data)
 
 
 def read_id_list(path: str | Path) -> list[PatchId]:

@@ -15,9 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sensormoco import defaults
+from sensormoco.data.geotiff import Bounds
 from sensormoco.data.sen12ms import PatchId
-
-Bounds = tuple[float, float, float, float]  # left, bottom, right, top
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,8 @@ def non_overlapping(
     footprints: Iterable[Footprint], max_overlap: float = defaults.MAX_OVERLAP_FRACTION
 ) -> list[PatchId]:
     """Ids of the greedy non-overlapping subset, sorted. Zones (CRSs) are independent."""
+    if not 0.0 <= max_overlap < 1.0:
+        raise ValueError(f"max_overlap must be in [0, 1), got {max_overlap}")
     zones: dict[str, list[Footprint]] = defaultdict(list)
     for fp in footprints:
         zones[fp.crs].append(fp)
