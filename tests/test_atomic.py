@@ -22,8 +22,13 @@ def test_atomic_write_replaces_with_normal_permissions(tmp_path: Path) -> None:
 def test_failure_leaves_the_previous_file_and_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     atomic_write_text(target, "good")
-    with pytest.raises(OSError, match="disk full"), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise OSError("disk full")
+
+    def failing_write() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        failing_write()
     assert target.read_text() == "good"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

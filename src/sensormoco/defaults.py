@@ -47,3 +47,12 @@ S1_BANDS = "s1"
 S2_BANDS = "s2-land"
 STATS_S1_BANDS = "s1"
 STATS_S2_BANDS = "s2-all"
+
+# MoCo v2 (DESIGN §3; the paper's settings are the `paper` preset).
+BACKBONE = "resnet50"
+ADAPTER = "conv1"  # the backbone's first convolution takes the N bands
+MOCO_DIM = 128  # projection output dimension
+MOCO_QUEUE_SIZE = 65536  # K, negative keys
+MOCO_KEY_MOMENTUM = 0.999  # m, key-encoder momentum
+MOCO_TEMPERATURE = 0.2  # T
+MOCO_BN_SPLITS = 1  # BN sub-batches per process (1: plain BN)

@@ -200,7 +200,8 @@ def test_unwritable_output_is_a_one_line_error(synth_root: Path, tmp_path: Path,
     args = ["index", "sen12ms", str(synth_root), "-o", str(tmp_path / "afile" / "i.csv")]
     assert main([*args, "--headers-only"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sensormoco index: error:") and err.count("\n") == 1
+    assert err.startswith("sensormoco index: error:")
+    assert err.count("\n") == 1
 
 
 def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, capsys) -> None:
@@ -214,7 +215,8 @@ def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, ca
 def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "[5/5" in out and "budget 1024: 819/205" in out
+    assert "[5/5" in out
+    assert "budget 1024: 819/205" in out
     for name in ("index.csv", "labels.csv", "nonoverlapping.txt", "splits/test.txt"):
         assert (tmp_path / name).is_file()
     assert main(["demo", "--out", str(tmp_path)]) == 0

@@ -188,6 +188,7 @@ def test_some_s1_patches_have_a_few_nans(tmp_path: Path, monkeypatch) -> None:
     for pid, files in scan.files.items():
         record = check_triplet(tmp_path / "t", pid, files)
         assert record.ok
+        assert record.s1_nonfinite is not None
         assert 1 <= record.s1_nonfinite <= 8
 
 

@@ -1,0 +1,176 @@
+"""MoCo v2 (He et al. 2020; Chen et al. 2020): encoders, queue of negative keys, InfoNCE."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sensormoco import defaults, distributed
+from sensormoco.models.adapters import InputAdapter, build_adapter
+from sensormoco.models.backbones import Backbone, build_backbone
+from sensormoco.models.heads import ProjectionHead
+from sensormoco.models.losses import info_nce, momentum_update
+
+
+class Encoder(nn.Module):
+    """adapter -> backbone -> projection head: N x C x H x W -> N x D."""
+
+    def __init__(self, adapter: InputAdapter, backbone: Backbone, head: ProjectionHead) -> None:
+        super().__init__()
+        if adapter.out_channels != backbone.in_chans:
+            raise ValueError(
+                f"adapter gives {adapter.out_channels} channels, backbone takes {backbone.in_chans}"
+            )
+        if head.in_dim != backbone.num_features:
+            raise ValueError(
+                f"head takes {head.in_dim} features, backbone gives {backbone.num_features}"
+            )
+        self.adapter = adapter
+        self.backbone = backbone
+        self.head = head
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.adapter.bands
+
+    @property
+    def out_dim(self) -> int:
+        return self.head.out_dim
+
+    def features(self, x: Tensor) -> Tensor:
+        """Backbone features without the head: N x C x H x W -> N x F."""
+        out: Tensor = self.backbone(self.adapter(x))  # N x F
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Projected embeddings (not normalised): N x C x H x W -> N x D."""
+        out: Tensor = self.head(self.features(x))  # N x D
+        return out
+
+
+def build_encoder(
+    bands: Sequence[str],
+    backbone: str = defaults.BACKBONE,
+    adapter: str = defaults.ADAPTER,
+    dim: int = defaults.MOCO_DIM,
+    adapter_trainable: bool = True,
+) -> Encoder:
+    """An encoder for ``bands``; the head's hidden width is the backbone's feature width
+    (2048-2048-128 on ResNet-50, as MoCo v2)."""
+    adapter_module, channels = build_adapter(adapter, bands, adapter_trainable)
+    net = build_backbone(backbone, channels)
+    head = ProjectionHead(net.num_features, net.num_features, dim)
+    return Encoder(adapter_module, net, head)
+
+
+class MoCoOutput(NamedTuple):
+    loss: Tensor  # scalar InfoNCE
+    logits: Tensor  # N x (1+K), positive first, already divided by T
+    labels: Tensor  # N, all zeros
+    keys: Tensor  # N x D, this rank's normalised keys (unshuffled)
+
+
+class MoCo(nn.Module):
+    """MoCo v2: query encoder f_q, momentum key encoder f_k, a queue of K negative keys.
+
+    ``queue`` (D x K, normalised columns) and ``queue_ptr`` are buffers: checkpointed, moved
+    with the module. Keys from every rank enter the queue, so K must be a multiple of the
+    global batch (local batch x world size). With ``shuffle_bn`` keys are computed on a batch
+    shuffled across ranks (on one process a local permutation, which alone does not change BN
+    statistics); ``bn_splits`` > 1 computes both encoders on that many sub-batches per process,
+    so BN statistics of a query and its key come from different samples even on one process.
+    """
+
+    queue: Tensor
+    queue_ptr: Tensor
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        queue_size: int = defaults.MOCO_QUEUE_SIZE,
+        momentum: float = defaults.MOCO_KEY_MOMENTUM,
+        temperature: float = defaults.MOCO_TEMPERATURE,
+        shuffle_bn: bool = True,
+        bn_splits: int = defaults.MOCO_BN_SPLITS,
+    ) -> None:
+        super().__init__()
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be positive, got {queue_size}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if bn_splits < 1:
+            raise ValueError(f"bn_splits must be at least 1, got {bn_splits}")
+        self.momentum = momentum
+        self.temperature = temperature
+        self.shuffle_bn = shuffle_bn
+        self.bn_splits = bn_splits
+
+        self.encoder_q = encoder  # f_q
+        self.encoder_k = copy.deepcopy(encoder)  # f_k: starts equal, follows f_q by momentum
+        self.encoder_k.requires_grad_(False)
+
+        queue = F.normalize(torch.randn(encoder.out_dim, queue_size), dim=0)  # D x K
+        self.register_buffer("queue", queue)
+        self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+
+    @property
+    def queue_size(self) -> int:
+        return self.queue.shape[1]
+
+    def _check_batch(self, global_batch: int) -> None:
+        if self.queue_size % global_batch != 0:
+            raise ValueError(
+                f"queue size {self.queue_size} is not a multiple of the global batch size "
+                f"{global_batch} (batch per process x {distributed.world_size()} process(es)); "
+                "choose a queue size divisible by it, and drop incomplete last batches"
+            )
+
+    def _encode(self, encoder: Encoder, x: Tensor) -> Tensor:
+        """``encoder(x)``, with BN statistics over ``bn_splits`` sub-batches: N x C x H x W ->
+        N x D."""
+        if self.bn_splits == 1:
+            out: Tensor = encoder(x)  # N x D
+            return out
+        return torch.cat([encoder(part) for part in x.chunk(self.bn_splits)])  # N x D
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: Tensor) -> None:
+        """Replace the oldest keys by the keys of every rank (N x D each), in rank order."""
+        keys = distributed.gather_all(keys)  # (world x N) x D
+        batch = keys.shape[0]
+        self._check_batch(batch)
+        ptr = int(self.queue_ptr)
+        self.queue[:, ptr : ptr + batch] = keys.T  # D x (world x N)
+        self.queue_ptr[0] = (ptr + batch) % self.queue_size
+
+    def forward(self, x_q: Tensor, x_k: Tensor) -> MoCoOutput:
+        """Queries ``x_q`` and their positive keys ``x_k``, both N x C x H x W."""
+        if x_q.shape[0] != x_k.shape[0]:
+            raise ValueError(f"x_q and x_k batch sizes differ: {x_q.shape[0]} != {x_k.shape[0]}")
+        if x_q.shape[0] % self.bn_splits != 0:
+            raise ValueError(
+                f"batch size {x_q.shape[0]} is not a multiple of bn_splits {self.bn_splits}"
+            )
+        self._check_batch(x_q.shape[0] * distributed.world_size())
+
+        q = F.normalize(self._encode(self.encoder_q, x_q), dim=1)  # N x D
+        with torch.no_grad():
+            momentum_update(self.encoder_q, self.encoder_k, self.momentum)
+            if self.shuffle_bn:
+                x_k, idx_unshuffle = distributed.batch_shuffle(x_k)
+            k = F.normalize(self._encode(self.encoder_k, x_k), dim=1)  # N x D
+            if self.shuffle_bn:
+                k = distributed.batch_unshuffle(k, idx_unshuffle)  # N x D
+
+        # the queue is cloned: enqueueing below modifies it in place before backward
+        loss, logits = info_nce(q, k, self.queue.clone().detach(), self.temperature)
+        labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)  # N
+        self._dequeue_and_enqueue(k)
+        return MoCoOutput(loss, logits, labels, k)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
+from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.models.moco import MoCo, build_encoder
+
+BAND_SETS = {2: S1_BANDS, 10: S2_LAND_BANDS, 12: FUSION_BANDS, 13: S2_BANDS}
+
+
+def _moco(bands: tuple[str, ...] = S1_BANDS, adapter: str = "conv1", **kwargs: float) -> MoCo:
+    torch.manual_seed(0)
+    encoder = build_encoder(bands, "resnet18", adapter, dim=8)
+    return MoCo(encoder, **{"queue_size": 16, "momentum": 0.9, **kwargs})  # type: ignore[arg-type]
+
+
+def _keys(n: int, dim: int = 8, offset: int = 0) -> Tensor:
+    return F.normalize(
+        torch.arange(offset, offset + n * dim, dtype=torch.float).view(n, dim), dim=1
+    )
+
+
+@pytest.mark.parametrize(
+    ("n_bands", "adapter"),
+    [(2, "conv1"), (10, "conv1"), (12, "conv1"), (13, "conv1"), (12, "1x1"), (2, "zero-pad")],
+)
+def test_forward_on_any_band_count(n_bands: int, adapter: str) -> None:
+    moco = _moco(BAND_SETS[n_bands], adapter)
+    x = torch.randn(4, n_bands, 32, 32)
+    out = moco(x, x + 0.1 * torch.randn_like(x))
+    assert torch.isfinite(out.loss)
+    assert out.logits.shape == (4, 17)
+    assert torch.equal(out.labels, torch.zeros(4, dtype=torch.long))
+    assert out.keys.shape == (4, 8)
+    torch.testing.assert_close(out.keys.norm(dim=1), torch.ones(4))
+    assert int(moco.queue_ptr) == 4
+    torch.testing.assert_close(moco.queue[:, :4], out.keys.T)
+    out.loss.backward()
+    assert all(p.grad is None for p in moco.encoder_k.parameters())
+
+
+def test_key_encoder_follows_the_momentum_rule() -> None:
+    moco = _moco()
+    q_params = dict(moco.encoder_q.named_parameters())
+    k_params = dict(moco.encoder_k.named_parameters())
+    assert all(not p.requires_grad for p in k_params.values())
+    optimizer = torch.optim.SGD(moco.encoder_q.parameters(), lr=0.5)
+    x = torch.randn(4, 2, 32, 32)
+
+    moco(x, x).loss.backward()
+    optimizer.step()
+    assert all(p.grad is None for p in k_params.values())
+    q_before = {n: p.detach().clone() for n, p in q_params.items()}
+    k_before = {n: p.detach().clone() for n, p in k_params.items()}
+    assert any(not torch.equal(q_before[n], k_before[n]) for n in q_params)  # q moved, k not
+
+    moco(x, x)  # the next forward moves f_k towards the updated f_q
+    for name, k in k_params.items():
+        torch.testing.assert_close(k, 0.9 * k_before[name] + 0.1 * q_before[name])
+
+
+def test_queue_and_pointer_are_checkpointed() -> None:
+    moco = _moco()
+    moco._dequeue_and_enqueue(_keys(4))
+    state = moco.state_dict()
+    assert {"queue", "queue_ptr"} <= set(state)
+    restored = _moco()
+    restored.queue.zero_()
+    restored.load_state_dict(state)
+    assert int(restored.queue_ptr) == 4
+    assert torch.equal(restored.queue, moco.queue)
+    assert restored.double().queue.dtype == torch.float64  # buffers move with the module
+
+
+def test_initial_queue_is_normalised() -> None:
+    moco = _moco()
+    assert moco.queue.shape == (8, 16)
+    torch.testing.assert_close(moco.queue.norm(dim=0), torch.ones(16))
+
+
+def test_enqueue_advances_and_wraps_around() -> None:
+    moco = _moco(queue_size=8)
+    batches = [_keys(2, offset=16 * i) for i in range(8)]  # fills the queue twice
+    for i, keys in enumerate(batches):
+        moco._dequeue_and_enqueue(keys)
+        assert int(moco.queue_ptr) == (2 * (i + 1)) % 8
+        torch.testing.assert_close(moco.queue[:, (2 * i) % 8 : (2 * i) % 8 + 2], keys.T)
+    last = torch.cat(batches)[-8:]  # the last K keys, oldest first
+    torch.testing.assert_close(moco.queue, last.T)
+
+
+def test_queue_size_must_be_a_multiple_of_the_global_batch() -> None:
+    moco = _moco(queue_size=6)
+    x = torch.randn(4, 2, 32, 32)
+    message = "queue size 6 is not a multiple of the global batch size 4"
+    with pytest.raises(ValueError, match=message):
+        moco(x, x)
+    with pytest.raises(ValueError, match=message):
+        moco._dequeue_and_enqueue(_keys(4))
+    assert int(moco.queue_ptr) == 0
+
+
+def test_local_shuffle_returns_keys_in_input_order() -> None:
+    moco = _moco().eval()  # eval: a key does not depend on its batch
+    x_k = torch.randn(4, 2, 32, 32)
+    out = moco(torch.randn(4, 2, 32, 32), x_k)
+    with torch.no_grad():
+        direct = F.normalize(moco.encoder_k(x_k), dim=1)
+    torch.testing.assert_close(out.keys, direct)
+
+
+def test_bn_splits() -> None:
+    moco = _moco(bn_splits=2)
+    out = moco(torch.randn(4, 2, 32, 32), torch.randn(4, 2, 32, 32))
+    assert torch.isfinite(out.loss)
+    with pytest.raises(ValueError, match="not a multiple of bn_splits 2"):
+        _moco(queue_size=12, bn_splits=2)(torch.randn(3, 2, 32, 32), torch.randn(3, 2, 32, 32))
+
+
+def test_encoder_features_and_checks() -> None:
+    encoder = build_encoder(S2_LAND_BANDS, "resnet18", "1x1", dim=8)
+    assert encoder.bands == S2_LAND_BANDS
+    x = torch.randn(2, 10, 32, 32)
+    assert encoder.features(x).shape == (2, 512)
+    assert encoder(x).shape == (2, 8)
+    assert encoder.head.mlp[0].in_features == 512  # hidden width = feature width
+    with pytest.raises(ValueError, match="x_q and x_k batch sizes differ"):
+        MoCo(encoder, queue_size=8)(x, x[:1])
