@@ -1,0 +1,1 @@
+"""Training: pre-training views per mode, the Lightning loop, checkpoints."""

@@ -1,0 +1,116 @@
+"""The two views of each pre-training mode (DESIGN §3), built on batches.
+
+Inputs are normalised batches ``s1`` (N x 2 x H x W) and ``s2`` (N x 10 x H x W, land bands) of
+the same N locations. Every mode except ``augment`` feeds the encoders the 12-channel fusion
+layout (10 S2 bands then VV, VH; a missing sensor is zeros, i.e. its mean after normalisation),
+so one encoder sees S1, S2 or both.
+
+| mode | query / key |
+|---|---|
+| augment | two augmentations of one input (s1, s2 or s1s2) |
+| sensor-pairs | S2 of location i / S1 of location i; swapped for a random half of the batch |
+| sensor-pairs-augment | as sensor-pairs, each view also augmented |
+| fusion-all | two augmentations of the s1s2 stack |
+| fusion-partial | each location is s1-only, s2-only or s1s2 (equal shares); two augmentations |
+| fusion-optional | each view independently s1-only, s2-only or s1s2 of location i; augmented |
+
+Geo-alignment: in the sensor-pair modes the two views of a location are different sensors, and
+by default they share one crop window (``same_window``); the augmentation-based modes draw
+independent windows, as MoCo does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sensormoco.data.augment import Augmentation
+from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
+from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
+
+MODES: tuple[str, ...] = (
+    "augment", "sensor-pairs", "sensor-pairs-augment", "fusion-all", "fusion-partial",
+    "fusion-optional",
+)  # fmt: skip
+INPUTS: tuple[str, ...] = ("s1", "s2", "s1s2")
+# The sensors kept by each fusion choice: 0 = s1 only, 1 = s2 only, 2 = both.
+_KEEP_S1 = torch.tensor([True, False, True])
+_KEEP_S2 = torch.tensor([False, True, True])
+
+
+def encoder_bands(mode: str, input_: str = "s1s2") -> tuple[str, ...]:
+    """The bands an encoder pre-trained in ``mode`` takes (``input_`` matters for augment)."""
+    check_mode(mode, input_)
+    if mode == "augment":
+        return {"s1": S1_BANDS, "s2": S2_LAND_BANDS, "s1s2": FUSION_BANDS}[input_]
+    return FUSION_BANDS
+
+
+def check_mode(mode: str, input_: str = "s1s2") -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown pre-training mode {mode!r}; choose one of {list(MODES)}")
+    if input_ not in INPUTS:
+        raise ValueError(f"unknown input {input_!r}; choose one of {list(INPUTS)}")
+    if mode != "augment" and input_ != "s1s2":
+        raise ValueError(f"mode {mode} uses both sensors; input {input_!r} applies to augment")
+
+
+def check_preset(mode: str, preset: str) -> None:
+    """sensor-pairs takes no augmentation beyond the crop (preset ``none``); every other mode
+    needs one, or its two views would be identical."""
+    if mode == "sensor-pairs" and preset != "none":
+        raise ValueError(f"sensor-pairs uses no augmentation (preset 'none'), got {preset!r}; "
+                         "use sensor-pairs-augment to augment the views")  # fmt: skip
+    if mode != "sensor-pairs" and preset == "none":
+        raise ValueError(f"mode {mode} needs an augmentation preset; 'none' gives equal views")
+
+
+def _masked(s1: Tensor, s2: Tensor, choice: Tensor) -> Tensor:
+    """Fusion layout with, per location, the sensors of ``choice`` (N,) kept: N x 12 x H x W."""
+    keep_s1 = _KEEP_S1.to(s1.device)[choice].view(-1, 1, 1, 1)  # N x 1 x 1 x 1
+    keep_s2 = _KEEP_S2.to(s2.device)[choice].view(-1, 1, 1, 1)  # N x 1 x 1 x 1
+    return to_fusion_layout(s2 * keep_s2, s1 * keep_s1)  # N x 12 x H x W
+
+
+def equal_shares(n: int, generator: torch.Generator | None = None) -> Tensor:
+    """A random assignment of n items to choices 0, 1, 2 in equal shares (N,)."""
+    return (torch.arange(n) % 3)[torch.randperm(n, generator=generator)]
+
+
+def make_views(
+    batch: dict[str, Tensor],
+    mode: str,
+    augmentation: Augmentation,
+    input_: str = "s1s2",
+    same_window: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Query and key views (N x C x size x size each) of the batch's N locations: row i of both
+    always comes from location i. ``generator`` drives the mode's own choices (swaps, sensor
+    choices); the augmentation draws from torch's global generator, as kornia does."""
+    check_mode(mode, input_)
+    check_preset(mode, augmentation.preset)
+    s1, s2 = batch["s1"], batch["s2"]  # N x 2 x H x W, N x 10 x H x W
+    n = s1.shape[0]
+    if mode == "augment":
+        x = {"s1": s1, "s2": s2}.get(input_)
+        x = to_fusion_layout(s2, s1) if x is None else x  # N x C x H x W
+        return augmentation(x), augmentation(x)
+    if mode in ("sensor-pairs", "sensor-pairs-augment"):
+        swap = torch.zeros(n, dtype=torch.bool)
+        swap[torch.randperm(n, generator=generator)[: n // 2]] = True  # N
+        swap = swap.to(s1.device).view(-1, 1, 1, 1)
+        optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
+        query = torch.where(swap, radar, optical)
+        key = torch.where(swap, optical, radar)
+        return augmentation.pair(query, key, same_window)
+    if mode == "fusion-all":
+        x = to_fusion_layout(s2, s1)  # N x 12 x H x W
+        return augmentation(x), augmentation(x)
+    if mode == "fusion-partial":
+        x = _masked(s1, s2, equal_shares(n, generator).to(s1.device))
+        return augmentation(x), augmentation(x)
+    # fusion-optional: each view chooses its sensors independently
+    q_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
+    k_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
+    return augmentation(_masked(s1, s2, q_choice)), augmentation(_masked(s1, s2, k_choice))
