@@ -12,6 +12,11 @@ LABEL_THRESHOLD = 0.1
 LABEL_SCHEME = "igbp10"
 # A probability pickle disagrees with the lc file when any fraction differs by more than this.
 PROBABILITY_TOLERANCE = 1e-3
+# A pickle entry's 17 fractions must sum to 1 within this, or the entry is skipped.
+PROBABILITY_SUM_TOLERANCE = 1e-3
+# Ties and the threshold are decided within this margin: rounding of count / n sums is ~1e-15,
+# while genuinely different fractions differ by at least 1 / n (>= 1e-6 for real patches).
+LABEL_EPS = 1e-9
 
 # Non-overlapping subset: drop a patch overlapping a kept one by more than this share of its area.
 MAX_OVERLAP_FRACTION = 0.001
@@ -56,3 +61,19 @@ MOCO_QUEUE_SIZE = 65536  # K, negative keys
 MOCO_KEY_MOMENTUM = 0.999  # m, key-encoder momentum
 MOCO_TEMPERATURE = 0.2  # T
 MOCO_BN_SPLITS = 1  # BN sub-batches per process (1: plain BN)
+
+# Pre-training (DESIGN §3; the `paper` preset spells these out). batch size is per process:
+# the global batch is PRETRAIN_BATCH_SIZE x devices x nodes, and the queue must be a multiple.
+PRETRAIN_AUGMENT = "paper"  # the preset of every mode but sensor-pairs (which takes "none")
+PRETRAIN_INPUT = "s1s2"  # the input of mode `augment` (the other modes use both sensors)
+PRETRAIN_EPOCHS = 200
+PRETRAIN_BATCH_SIZE = 64
+PRETRAIN_CROP_SIZE = 224  # SEN12MS patches are 256 px
+PRETRAIN_LR = 0.03
+PRETRAIN_SCHEDULE = "cosine"  # learning-rate schedule over all steps, stepped per step
+PRETRAIN_SGD_MOMENTUM = 0.9
+PRETRAIN_WEIGHT_DECAY = 1e-4
+PRETRAIN_WORKERS = 4  # data-loading processes per training process
+PRETRAIN_PRECISION = "32"
+PRETRAIN_LOG_EVERY = 10  # steps between logged rows
+PRETRAIN_CHECKPOINT_EVERY = 500  # steps between writes of checkpoints/last.ckpt (and at the end)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sensormoco.cli.main import main
-from sensormoco.data.labels import read_labels_csv
+from sensormoco.data.labels_csv import read_labels_csv
 from sensormoco.data.sen12ms import PatchId, read_id_list
 from sensormoco.data.splits import is_test
 

@@ -6,35 +6,34 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from sensormoco import defaults
 from sensormoco.data.geotiff import write_raster
 from sensormoco.data.labels import (
     IGBP_NAMES,
     IGBP_TO_SIMPLIFIED,
     SCHEMES,
     SIMPLIFIED_NAMES,
-    LabelRow,
-    csv_columns,
     igbp_fractions,
     label_rows,
     multi_label,
-    read_labels_csv,
     read_lc_fractions,
     read_many_lc_fractions,
     single_label,
     to_scheme,
-    write_labels_csv,
 )
 from sensormoco.data.sen12ms import PatchId
 from sensormoco.errors import DataError
 
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 5000000)
+PID = PatchId.parse("ROIs1158_spring_1_p1")
 
 
-def layer(counts: dict[int, int], side: int = 10) -> np.ndarray:
-    """A side x side IGBP layer holding ``count`` pixels of each code (row-major)."""
+def layer(counts: dict[int, int], side: int | tuple[int, int] = 10) -> np.ndarray:
+    """A side x side (or H x W) IGBP layer holding ``count`` pixels of each code (row-major)."""
+    shape = (side, side) if isinstance(side, int) else side
     flat = np.concatenate([np.full(n, code, np.uint16) for code, n in counts.items()])
-    assert flat.size == side * side
-    return flat.reshape(side, side)
+    assert flat.size == shape[0] * shape[1]
+    return flat.reshape(shape)
 
 
 def write_lc(path: Path, layer1: np.ndarray) -> Path:
@@ -112,6 +111,56 @@ def test_tie_created_by_the_igbp10_summation() -> None:
     assert single_label(to_scheme(frac, "igbp10")) == 6
 
 
+@pytest.mark.parametrize(
+    ("counts", "shape", "single17", "single10"),
+    [
+        # 10 valid pixels (2 invalid): Forest = 3/10 = 0.3 and Croplands = 1/10 + 2/10 =
+        # 0.30000000000000004 tie exactly; a plain argmax picks Croplands (6).
+        ({1: 3, 12: 1, 14: 2, 10: 2, 16: 2, 0: 2}, (3, 4), 1, 1),
+        # 12 valid pixels: Shrubland = 1/12 + 4/12 = 0.41666666666666663 (the sum rounds down)
+        # and Grassland = 5/12 = 0.4166666666666667: a tie only in igbp10, with counts that are
+        # no powers of two; a plain argmax picks Grassland (4).
+        ({6: 1, 7: 4, 10: 5, 17: 2}, (3, 4), 10, 2),
+        # The same sum for Croplands = 1/12 + 4/12 against Urban = 5/12; a plain argmax
+        # picks Urban (7). igbp17 has Urban (13) largest, with no tie.
+        ({12: 1, 14: 4, 13: 5, 17: 2}, (3, 4), 13, 6),
+    ],
+)
+def test_ties_do_not_depend_on_the_summation_order(
+    counts: dict[int, int], shape: tuple[int, int], single17: int, single10: int
+) -> None:
+    frac, invalid = igbp_fractions(layer(counts, side=shape))
+    assert invalid == counts.get(0, 0)
+    assert single_label(frac) == single17
+    assert single_label(to_scheme(frac, "igbp10")) == single10
+    assert [r.single for r in label_rows({PID: frac}, "igbp17")] == [single17]
+    assert [r.single for r in label_rows({PID: frac}, "igbp10")] == [single10]
+
+
+def test_ties_within_eps_of_the_maximum() -> None:
+    assert single_label(np.array([0.1, 0.0999999999, 0.1, 0.1000000001])) == 1
+    assert single_label(np.array([0.1, 0.1 + 1e-8])) == 2  # beyond eps: a genuine difference
+    assert single_label(np.full(17, 1 / 17)) == 1
+
+
+@pytest.mark.parametrize("scheme", ["igbp10", "igbp17"])
+def test_threshold_does_not_depend_on_the_summation_order(scheme: str) -> None:
+    # 60 valid pixels: Croplands = 1/60 + 5/60 = 0.09999999999999999, exactly 10 %
+    frac, _ = igbp_fractions(layer({12: 1, 14: 5, 17: 54}, side=(6, 10)))
+    expected = {"igbp10": (6, 10), "igbp17": (17,)}[scheme]  # igbp17: 1/60 and 5/60 < 0.1
+    assert multi_label(to_scheme(frac, scheme), 0.1) == expected
+    assert [r.multi for r in label_rows({PID: frac}, scheme, 0.1)] == [expected]
+
+
+def test_eps_is_far_below_any_genuine_difference() -> None:
+    # Two fractions count/n differ by >= 1/n; a SEN12MS patch has n <= 2**16.
+    assert 1e4 * defaults.LABEL_EPS < 1 / 2**16
+    assert 1e-5 * defaults.LABEL_EPS > 17 * 2.0**-53  # rounding error of a sum of 17 fractions
+    assert multi_label(
+        np.array([0.1 - defaults.LABEL_EPS / 2, 0.1 - 2 * defaults.LABEL_EPS]), 0.1
+    ) == (1,)
+
+
 def test_threshold_is_inclusive(tmp_path: Path) -> None:
     frac, _ = read_lc_fractions(write_lc(tmp_path / "lc.tif", layer({3: 10, 5: 9, 10: 81})))
     assert frac[2] == 0.1
@@ -174,69 +223,3 @@ def test_unknown_scheme_and_bad_shape() -> None:
         to_scheme(np.full(17, 1 / 17), "igbp19")
     with pytest.raises(ValueError, match="expected 17 IGBP fractions"):
         to_scheme(np.full(10, 0.1), "igbp10")
-
-
-IDS = [
-    PatchId.parse(t)
-    for t in ("ROIs1970_fall_2_p7", "ROIs1158_spring_1_p30", "ROIs1158_spring_1_p4")
-]
-
-
-@pytest.mark.parametrize("scheme", ["igbp10", "igbp17"])
-def test_labels_csv_round_trip_and_header(tmp_path: Path, scheme: str) -> None:
-    by_id = {
-        IDS[0]: fractions17({6: 25, 7: 25, 10: 50}),
-        IDS[1]: fractions17({1: 1, 2: 2, 13: 97}, 100),
-        IDS[2]: np.arange(1, 18) / 153,  # no class reaches 0.2: empty multi
-    }
-    rows = label_rows(by_id, scheme, threshold=0.2)
-    assert [r.patch_id for r in rows] == sorted(IDS)
-    assert rows[0].multi == ()
-    path = tmp_path / "out" / "labels.csv"
-    write_labels_csv(path, rows, scheme)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[0].split(",") == list(csv_columns(scheme))
-    if scheme == "igbp10":
-        assert lines[0] == (
-            "patch_id,single,multi,frac_01_forest,frac_02_shrubland,frac_03_savanna,"
-            "frac_04_grassland,frac_05_wetlands,frac_06_croplands,frac_07_urban_built_up,"
-            "frac_08_snow_ice,frac_09_barren,frac_10_water"
-        )
-        assert lines[3].startswith("ROIs1970_fall_2_p7,2,2;4,0.0,0.5,0.0,0.5,")
-    else:
-        assert lines[0].split(",")[3:6] == [
-            "frac_01_evergreen_needleleaf_forest", "frac_02_evergreen_broadleaf_forest",
-            "frac_03_deciduous_needleleaf_forest",
-        ]  # fmt: skip
-        assert "frac_14_cropland_natural_vegetation_mosaic" in lines[0]
-        assert lines[1].startswith("ROIs1158_spring_1_p4,17,,")
-    back = read_labels_csv(path, scheme)
-    assert [(r.patch_id, r.single, r.multi) for r in back] == [
-        (r.patch_id, r.single, r.multi) for r in rows
-    ]
-    for a, b in zip(back, rows, strict=True):
-        assert a.fractions.tolist() == b.fractions.tolist()  # bit-exact through repr
-
-
-def test_read_labels_csv_errors_name_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "labels.csv"
-    rows = [LabelRow(IDS[1], 1, (1,), np.eye(10)[0]), LabelRow(IDS[2], 2, (2,), np.eye(10)[1])]
-    write_labels_csv(path, rows, "igbp10")
-    good = path.read_text(encoding="utf-8").splitlines()
-    with pytest.raises(DataError, match="has igbp10 labels, expected igbp17"):
-        read_labels_csv(path, "igbp17")
-    for bad_line, message in [
-        (good[2].replace(",2,2,", ",11,2,"), "class code outside 1..10"),
-        (good[2].replace(",2,2,", ",2,4;2,"), "not ascending"),
-        (good[2].rsplit(",", 1)[0], "12 field\\(s\\), expected 13"),
-        (good[2].replace("ROIs1158", "nowhere"), "not a SEN12MS patch id"),
-        (good[2].replace(",0.0", ",abc", 1), "could not convert"),
-        (good[1], "duplicate patch id ROIs1158_spring_1_p30 \\(line 2\\)"),
-    ]:
-        path.write_text("\n".join([*good[:2], bad_line]) + "\n", encoding="utf-8")
-        with pytest.raises(DataError, match=rf"labels\.csv:3: .*{message}") as err:
-            read_labels_csv(path)
-        assert "\n" not in str(err.value)
-    path.write_text("id,label\nx,1\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"labels\.csv:1: not a labels CSV"):
-        read_labels_csv(path)

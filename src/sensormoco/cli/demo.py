@@ -13,7 +13,8 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.data.index import build_index, write_index_csv
-from sensormoco.data.labels import label_rows, read_many_lc_fractions, write_labels_csv
+from sensormoco.data.labels import label_rows, read_many_lc_fractions
+from sensormoco.data.labels_csv import write_labels_csv
 from sensormoco.data.sen12ms import write_id_list
 from sensormoco.data.splits import is_test, label_budget, official_split
 from sensormoco.data.subset import Footprint, non_overlapping

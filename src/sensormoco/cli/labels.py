@@ -9,15 +9,13 @@ from pathlib import Path
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.labels import (
-    SCHEMES,
+from sensormoco.data.labels import SCHEMES, label_rows, read_many_lc_fractions
+from sensormoco.data.labels_csv import write_labels_csv
+from sensormoco.data.pickles import (
     ProbabilityComparison,
     compare_probabilities,
-    label_rows,
-    read_many_lc_fractions,
-    write_labels_csv,
+    load_probability_pickle,
 )
-from sensormoco.data.pickles import load_probability_pickle
 from sensormoco.errors import DataError
 
 
@@ -45,9 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> None:
     print(comparison.summary(defaults.PROBABILITY_TOLERANCE), file=sys.stderr)
-    if not comparison.disagreements:
-        return
     report = output.with_name(output.name + ".disagreements.csv")
+    if not comparison.disagreements:
+        report.unlink(missing_ok=True)  # no stale report from an earlier run
+        return
     lines = ["patch_id,max_difference,igbp_code"] + [
         f"{d.patch_id},{d.max_difference!r},{d.code}" for d in comparison.disagreements
     ]
@@ -64,6 +63,13 @@ def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> No
 def _run(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold <= 1.0:
         raise DataError("--threshold", f"must be in (0, 1], got {args.threshold}")
+    # the pickle first: a bad one fails before any lc file is read
+    pickle = load_probability_pickle(args.probabilities) if args.probabilities else None
+    if pickle is not None and pickle.skipped:
+        print(
+            f"skipped {len(pickle.skipped)} bad pickle entr(y/ies); first: {pickle.skipped[0]}",
+            file=sys.stderr,
+        )
     records = load_patches(args)
     lc = read_many_lc_fractions(
         {r.patch_id: args.root / r.paths["lc"] for r in records}, args.workers
@@ -79,11 +85,10 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     fractions = lc.fractions
-    if args.probabilities:
-        pickle = load_probability_pickle(args.probabilities)
-        comparison = compare_probabilities(lc.fractions, pickle)
+    if pickle is not None:
+        comparison = compare_probabilities(lc.fractions, pickle.fractions)
         _report_disagreements(comparison, args.output)
-        fractions = {pid: pickle.get(pid, f) for pid, f in lc.fractions.items()}
+        fractions = {pid: pickle.fractions.get(pid, f) for pid, f in lc.fractions.items()}
     if not fractions:
         raise DataError(args.root, "no patch could be labelled")
     rows = label_rows(fractions, args.scheme, args.threshold)

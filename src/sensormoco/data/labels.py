@@ -4,16 +4,24 @@ A patch's label source is the 17-vector of IGBP class fractions of lc layer 1. F
 ``single`` is the argmax of the scheme's fraction vector (ties go to the lowest code) and
 ``multi`` every class whose fraction is >= a threshold. Class codes are 1-based everywhere.
 
-Float note: fractions are ``count / valid`` in float64 and the igbp10 vector sums them in
-ascending IGBP code order. Ties and the threshold are decided by exact comparisons on these
-values as computed, with no epsilon. For 256 x 256 patches without invalid pixels every
-fraction is a multiple of 2**-16, so the sums are exact and ties are exact too.
+Float note: fractions are ``count / n`` in float64 (n valid pixels) and the igbp10 vector sums
+them in ascending IGBP code order, so a value can be off its exact rational by a few units in
+the last place: with 10 valid pixels, Forest 3/10 is 0.3 but Croplands 1/10 + 2/10 is
+0.30000000000000004; with 60, Croplands 1/60 + 5/60 is 0.09999999999999999, not 0.1. Ties and
+the threshold are therefore decided within ``defaults.LABEL_EPS`` (1e-9): every fraction that
+close to the largest ties with it (the lowest code wins), and a class is in ``multi`` when its
+fraction is >= threshold - LABEL_EPS. This is safe because the rounding error of a sum of at
+most 17 terms <= 1 is below 17 * 2**-53 (about 2e-15), while two genuinely different fractions
+count/n differ by at least 1/n >= 2**-20 (about 1e-6) for any n <= 2**20 pixels (a SEN12MS
+patch has n <= 2**16), and a fraction genuinely below a threshold p/q (a decimal such as 0.1
+or 0.25) is below it by at least 1/(q n), far more than LABEL_EPS. Fractions from the
+probability pickle are used as stored; those that are count / 2**16 are exact in float32
+and float64 alike.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from sensormoco import defaults
-from sensormoco.atomic import atomic_path
 from sensormoco.data.geotiff import read_raster
 from sensormoco.data.sen12ms import PatchId
 from sensormoco.errors import DataError
@@ -44,15 +51,18 @@ IGBP_TO_SIMPLIFIED: dict[int, int] = {
 }  # fmt: skip
 SCHEMES: dict[str, tuple[str, ...]] = {"igbp17": IGBP_NAMES, "igbp10": SIMPLIFIED_NAMES}
 N_IGBP = len(IGBP_NAMES)
+# Fractions this close are equal for ties and the threshold (see the float note above).
 
 
-def _check_scheme(scheme: str) -> tuple[str, ...]:
+def scheme_names(scheme: str) -> tuple[str, ...]:
+    """The class names of a scheme (code i is names[i - 1]), or ValueError."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown label scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
     return SCHEMES[scheme]
 
 
-def _check17(fractions: np.ndarray) -> np.ndarray:
+def as_igbp17(fractions: np.ndarray) -> np.ndarray:
+    """``fractions`` as a float64 array of the 17 IGBP classes, or ValueError."""
     arr = np.asarray(fractions, dtype=np.float64)
     if arr.shape != (N_IGBP,):
         raise ValueError(f"expected {N_IGBP} IGBP fractions, got shape {arr.shape}")
@@ -81,8 +91,8 @@ def igbp_fractions(lc_layer1: np.ndarray) -> tuple[np.ndarray, int]:
 def to_scheme(fractions17: np.ndarray, scheme: str) -> np.ndarray:
     """The scheme's fraction vector: identity for igbp17; igbp10 sums by IGBP_TO_SIMPLIFIED,
     adding codes in ascending order (deterministic rounding)."""
-    arr = _check17(fractions17)
-    if _check_scheme(scheme) is IGBP_NAMES:
+    arr = as_igbp17(fractions17)
+    if scheme_names(scheme) is IGBP_NAMES:
         return np.array(arr)  # a copy
     out = np.zeros(len(SIMPLIFIED_NAMES))  # 10
     for code, simple in IGBP_TO_SIMPLIFIED.items():  # ascending IGBP code
@@ -91,15 +101,18 @@ def to_scheme(fractions17: np.ndarray, scheme: str) -> np.ndarray:
 
 
 def single_label(fractions: np.ndarray) -> int:
-    """1-based code of the largest fraction; exact ties go to the lowest code."""
-    return int(np.argmax(fractions)) + 1  # argmax returns the first of equal maxima
+    """1-based code of the largest fraction; fractions within defaults.LABEL_EPS of the largest tie
+    with it, and ties go to the lowest code."""
+    arr = np.asarray(fractions, dtype=np.float64)  # K
+    return int(np.flatnonzero(arr >= arr.max() - defaults.LABEL_EPS)[0]) + 1
 
 
 def multi_label(
     fractions: np.ndarray, threshold: float = defaults.LABEL_THRESHOLD
 ) -> tuple[int, ...]:
-    """1-based codes whose fraction is >= ``threshold``, ascending."""
-    return tuple(int(i) + 1 for i in np.flatnonzero(np.asarray(fractions) >= threshold))
+    """1-based codes whose fraction is >= ``threshold`` (within defaults.LABEL_EPS), ascending."""
+    arr = np.asarray(fractions, dtype=np.float64)  # K
+    return tuple(int(i) + 1 for i in np.flatnonzero(arr >= threshold - defaults.LABEL_EPS))
 
 
 def read_lc_fractions(path: str | Path) -> tuple[np.ndarray, int]:
@@ -174,138 +187,3 @@ def label_rows(
         frac = to_scheme(fractions_by_id[pid], scheme)  # K
         rows.append(LabelRow(pid, single_label(frac), multi_label(frac, threshold), frac))
     return rows
-
-
-def _slug(name: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
-    return "_".join(w for w in words if w != "and")
-
-
-def fraction_columns(scheme: str) -> tuple[str, ...]:
-    """CSV fraction columns: ``frac_<2-digit code>_<name slug>``, e.g. ``frac_01_forest``,
-    ``frac_13_urban_built_up`` (igbp17), ``frac_07_urban_built_up`` (igbp10)."""
-    return tuple(f"frac_{i:02d}_{_slug(n)}" for i, n in enumerate(_check_scheme(scheme), 1))
-
-
-def csv_columns(scheme: str) -> tuple[str, ...]:
-    return ("patch_id", "single", "multi", *fraction_columns(scheme))
-
-
-def write_labels_csv(path: str | Path, rows: Iterable[LabelRow], scheme: str) -> None:
-    """Write ``patch_id,single,multi,frac_...`` atomically. ``multi`` joins codes with ';'
-    (empty when none); fractions are written with ``repr`` so they read back bit-exact."""
-    columns = csv_columns(scheme)
-    k = len(columns) - 3
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            if len(row.fractions) != k:
-                raise ValueError(
-                    f"{row.patch_id}: {len(row.fractions)} fractions, {scheme} has {k}"
-                )
-            multi = ";".join(str(c) for c in row.multi)
-            writer.writerow(
-                [str(row.patch_id), row.single, multi, *map(repr, map(float, row.fractions))]
-            )
-
-
-def _parse_row(values: list[str], k: int) -> LabelRow:
-    if len(values) != k + 3:
-        raise ValueError(f"{len(values)} field(s), expected {k + 3}")
-    pid = PatchId.parse(values[0])
-    single = int(values[1])
-    multi = tuple(int(c) for c in values[2].split(";")) if values[2] else ()
-    codes = (single, *multi)
-    if min(codes) < 1 or max(codes) > k:
-        raise ValueError(f"class code outside 1..{k}")
-    if list(multi) != sorted(set(multi)):
-        raise ValueError(f"multi {values[2]!r} is not ascending and unique")
-    frac = np.array([float(v) for v in values[3:]])  # K
-    if not np.all(np.isfinite(frac)):
-        raise ValueError("non-finite fraction")
-    return LabelRow(pid, single, multi, frac)
-
-
-def read_labels_csv(path: str | Path, scheme: str | None = None) -> list[LabelRow]:
-    """Read a labels CSV written by :func:`write_labels_csv`. The scheme is recognised from
-    the header (and must equal ``scheme`` when given); errors name ``file:line``."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read labels ({exc})", "unreadable") from exc
-    records = list(csv.reader(lines))
-    header = tuple(records[0]) if records else ()
-    found = [s for s in SCHEMES if csv_columns(s) == header]
-    if not found:
-        raise DataError(
-            f"{path}:1", "not a labels CSV: header is not patch_id,single,multi,frac_..."
-        )
-    if scheme is not None and found[0] != scheme:
-        raise DataError(path, f"has {found[0]} labels, expected {scheme}")
-    k = len(header) - 3
-    rows: list[LabelRow] = []
-    seen: dict[PatchId, int] = {}
-    for number, values in enumerate(records[1:], 2):
-        try:
-            row = _parse_row(values, k)
-        except ValueError as exc:
-            raise DataError(f"{path}:{number}", f"malformed labels row ({exc})") from exc
-        if row.patch_id in seen:
-            raise DataError(
-                f"{path}:{number}", f"duplicate patch id {row.patch_id} (line {seen[row.patch_id]})"
-            )
-        seen[row.patch_id] = number
-        rows.append(row)
-    return rows
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """A patch whose pickle fractions differ from its lc fractions by more than the tolerance."""
-
-    patch_id: PatchId
-    max_difference: float  # max over the 17 classes of |lc - pickle|
-    code: int  # 1-based IGBP code where it is largest
-
-
-@dataclass
-class ProbabilityComparison:
-    """lc-derived fractions checked against the probability pickle."""
-
-    compared: int
-    disagreements: list[Disagreement]  # sorted by patch id
-    missing: list[PatchId]  # ids with lc fractions but no pickle entry, sorted
-
-    @property
-    def ok(self) -> bool:
-        return not self.disagreements and not self.missing
-
-    def summary(self, tolerance: float = defaults.PROBABILITY_TOLERANCE) -> str:
-        """One line: compared, disagreeing (worst one named), missing from the pickle."""
-        text = f"{self.compared} patch(es) compared with the pickle: "
-        text += f"{len(self.disagreements)} differ by more than {tolerance:g}"
-        if self.disagreements:
-            worst = max(self.disagreements, key=lambda d: d.max_difference)
-            text += f" (worst {worst.patch_id}: {worst.max_difference:.4g} on IGBP {worst.code})"
-        return text + f", {len(self.missing)} missing from the pickle"
-
-
-def compare_probabilities(
-    from_lc: Mapping[PatchId, np.ndarray],
-    from_pickle: Mapping[PatchId, np.ndarray],
-    tolerance: float = defaults.PROBABILITY_TOLERANCE,
-) -> ProbabilityComparison:
-    """Compare 17-vectors per id; a difference > ``tolerance`` in any class disagrees. Pickle
-    ids without lc fractions are ignored (the pickle covers the whole dataset)."""
-    disagreements, missing = [], []
-    for pid in sorted(from_lc):
-        if pid not in from_pickle:
-            missing.append(pid)
-            continue
-        diff = np.abs(_check17(from_lc[pid]) - _check17(from_pickle[pid]))  # 17
-        worst = int(np.argmax(diff))
-        if diff[worst] > tolerance:
-            disagreements.append(Disagreement(pid, float(diff[worst]), worst + 1))
-    return ProbabilityComparison(len(from_lc) - len(missing), disagreements, missing)

@@ -1,153 +1,180 @@
-"""SEN12MS's precomputed scene labels, ``IGBP_probability_labels.pkl``, loaded safely.
+"""SEN12MS's precomputed scene labels, ``IGBP_probability_labels.pkl``: loaded safely, and
+compared with the fractions read from the lc files.
 
 The file is a dict: S2 file name (``ROIs1158_spring_s2_1_p30.tif``) -> 17 IGBP fractions, as a
 list or a numpy array. A pickle can run arbitrary code when loaded, so it is read with an
-unpickler that resolves only the few globals that dicts, lists, strings, numbers and numpy
-arrays need; anything else is refused before it is imported or called.
+restricted unpickler (:mod:`sensormoco.data.safe_pickle`) that never runs code.
+
+A file that is unsafe, unreadable, not a dict or empty is rejected; a bad entry (key or value)
+is skipped and reported, so one bad patch does not reject the file.
 """
 
 from __future__ import annotations
 
-import codecs
-import importlib
-import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sensormoco import defaults
+from sensormoco.data.labels import N_IGBP, as_igbp17
+from sensormoco.data.safe_pickle import load_restricted_pickle, type_name
 from sensormoco.data.sen12ms import PatchId
 from sensormoco.errors import DataError
 
-N_CLASSES = 17
+_MAX_KEY_CHARS = 80  # longer keys are cut in messages
 
 
-def _numpy_module(name: str) -> Any:
-    """``numpy._core.<name>`` (numpy 2), else ``numpy.core.<name>`` (numpy 1)."""
-    try:
-        return importlib.import_module(f"numpy._core.{name}")
-    except ImportError:  # numpy < 1.26 has no numpy._core
-        return importlib.import_module(f"numpy.core.{name}")
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    multiarray, numeric = _numpy_module("multiarray"), _numpy_module("numeric")
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # bytes in protocols 0-2
-    }
-    # numpy 1 and numpy 2 spell the module differently; both map to this numpy's objects.
-    for package in ("numpy.core", "numpy._core"):
-        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer  # protocol 5
-    return allowed
+def _show_key(key: object) -> str:
+    """A key for a one-line message: a plain file name as is, anything else as repr."""
+    text = key if isinstance(key, str) and key.isprintable() and key.strip() == key else None
+    return _short(text if text else repr(key), _MAX_KEY_CHARS)
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only allow-listed globals; refuses every other one without importing it."""
-
-    def __init__(self, file: Any, source: Path) -> None:
-        super().__init__(file, encoding="latin1")  # latin1: numpy arrays pickled by Python 2
-        self._source = source
-        self._allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = self._allowed.get((module, name))
-        if found is None:
-            raise DataError(
-                self._source,
-                f"refused to load global {module}.{name}: the pickle may run code; only dicts, "
-                "lists, strings, numbers and numpy arrays are allowed",
-                kind="unsafe",
-            )
-        return found
-
-
-def _load(path: Path) -> object:
-    if not path.is_file():
-        raise DataError(path, "file not found", "missing")
-    try:
-        with path.open("rb") as f:
-            return _RestrictedUnpickler(f, path).load()
-    except DataError:
-        raise
-    except EOFError as exc:
-        raise DataError(path, "empty or truncated pickle", "unreadable") from exc
-    except Exception as exc:  # any malformed byte stream must end in one line, not a traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(path, f"not a readable pickle ({first})", "unreadable") from exc
-
-
-def _type_name(value: object) -> str:
-    return type(value).__name__
-
-
-def _probabilities(value: object, tolerance: float) -> np.ndarray:
-    """The 17 fractions of one entry as float64, or ValueError naming what is wrong."""
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        raise ValueError(f"expected {N_CLASSES} numbers, got a {_type_name(value)}")
-    try:
-        arr = np.asarray(value)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"expected {N_CLASSES} numbers, got a nested sequence") from exc
-    if arr.shape != (N_CLASSES,):
-        got = f"{arr.shape[0]}" if arr.ndim == 1 else f"shape {arr.shape}"
-        raise ValueError(f"expected {N_CLASSES} numbers, got {got}")
+def _as_array(value: object) -> np.ndarray:
+    """An entry's value as a (17,) array, or ValueError. A list or tuple is checked item by
+    item before numpy sees it: numpy explores nested (even self-referencing) lists to 32
+    levels, which a crafted pickle can make take forever."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, (list, tuple)):
+        if len(value) != N_IGBP:
+            raise ValueError(f"{len(value)} values, expected {N_IGBP}")
+        for item in value:
+            if isinstance(item, (list, tuple, np.ndarray)):
+                raise ValueError(f"a nested sequence, expected {N_IGBP} values")
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, float, np.number)):
+                raise ValueError(f"a {type_name(item)} among the values, expected numbers")
+        try:
+            arr = np.array([float(item) for item in value])  # 17
+        except OverflowError as exc:  # an int beyond float range
+            raise ValueError("a value too large for a float") from exc
+    else:
+        raise ValueError(f"a {type_name(value)}, expected {N_IGBP} values")
+    if arr.shape != (N_IGBP,):
+        if arr.ndim == 1:
+            raise ValueError(f"{arr.shape[0]} values, expected {N_IGBP}")
+        raise ValueError(f"shape {arr.shape}, expected {N_IGBP} values")
     if arr.dtype.kind not in "iuf":
-        raise ValueError(f"expected {N_CLASSES} numbers, got {arr.dtype.kind!r}-kind values")
+        raise ValueError(f"{arr.dtype.kind!r}-kind values, expected numbers")
+    return arr
+
+
+def _probabilities(value: object, sum_tolerance: float) -> np.ndarray:
+    """The 17 fractions of one entry as float64, or ValueError naming what is wrong."""
+    arr = _as_array(value)
     out = arr.astype(np.float64)  # 17
     if not np.all(np.isfinite(out)):
         raise ValueError("non-finite value (NaN or Inf)")
     if out.min() < 0.0 or out.max() > 1.0:
         raise ValueError(f"value outside [0, 1] ({out.min():.6g} .. {out.max():.6g})")
     total = float(out.sum())
-    if abs(total - 1.0) > tolerance:
-        raise ValueError(f"values sum to {total:.6g}, expected 1 (±{tolerance:g})")
+    if abs(total - 1.0) > sum_tolerance:
+        raise ValueError(f"values sum to {total:.6g}, expected 1 (±{sum_tolerance:g})")
     return out
 
 
-def load_probability_pickle(
-    path: str | Path, tolerance: float = defaults.PROBABILITY_TOLERANCE
-) -> dict[PatchId, np.ndarray]:
-    """Load and validate ``IGBP_probability_labels.pkl``: patch id -> (17,) float64 fractions
-    (sorted by id). Keys may be S2 file names (as distributed) or anything PatchId.parse takes.
+@dataclass(frozen=True)
+class ProbabilityPickle:
+    """The usable entries of a probability pickle, and why the others were skipped."""
 
-    Raises DataError (one line naming the file and the first bad key, plus how many more) for
-    unsafe, unreadable or malformed files.
+    fractions: dict[PatchId, np.ndarray]  # id -> (17,) float64, sorted by id
+    skipped: list[str] = field(default_factory=list)  # one line each, naming the key
+
+
+def load_probability_pickle(
+    path: str | Path, sum_tolerance: float = defaults.PROBABILITY_SUM_TOLERANCE
+) -> ProbabilityPickle:
+    """Load and validate ``IGBP_probability_labels.pkl``: patch id -> (17,) float64 fractions.
+    Keys may be S2 file names (as distributed) or anything PatchId.parse takes.
+
+    Raises DataError (one line naming the file) when the file is unsafe, unreadable, not a
+    dict, empty or without a single usable entry. Bad entries (a key that names no patch, two
+    keys naming one patch, a value that is not 17 finite fractions in [0, 1] summing to 1
+    within ``sum_tolerance``) are skipped and listed in ``skipped``.
     """
     path = Path(path)
-    data = _load(path)
+    data = load_restricted_pickle(path)
     if not isinstance(data, dict):
         raise DataError(
-            path, f"expected a dict of S2 file name -> {N_CLASSES} fractions, got a "
-            f"{_type_name(data)}",
+            path, f"expected a dict of S2 file name -> {N_IGBP} fractions, got a "
+            f"{type_name(data)}",
         )  # fmt: skip
     if not data:
         raise DataError(path, "the pickle holds no entries")
-    out: dict[PatchId, np.ndarray] = {}
-    key_of: dict[PatchId, object] = {}
-    problems: list[str] = []
-    for key, value in data.items():
+    skipped: list[str] = []
+    keys_of: dict[PatchId, list[str]] = {}
+    for key in data:
         if not isinstance(key, str):
-            problems.append(f"key {key!r} is a {_type_name(key)}, expected an S2 file name")
+            skipped.append(f"{_show_key(key)}: key is a {type_name(key)}, expected a file name")
             continue
         try:
-            pid = PatchId.parse(key)
+            keys_of.setdefault(PatchId.parse(key), []).append(key)
         except ValueError:
-            problems.append(f"key {key!r} is not a SEN12MS S2 file name")
+            skipped.append(f"{_show_key(key)}: not a SEN12MS S2 file name")
+    fractions: dict[PatchId, np.ndarray] = {}
+    for pid in sorted(keys_of):
+        keys = keys_of[pid]
+        if len(keys) > 1:
+            shown = ", ".join(_show_key(k) for k in keys)
+            skipped.append(f"{shown}: {len(keys)} keys name the same patch {pid}")
             continue
-        if pid in key_of:
-            problems.append(f"keys {key_of[pid]!r} and {key!r} name the same patch {pid}")
-            continue
-        key_of[pid] = key
         try:
-            out[pid] = _probabilities(value, tolerance)
+            fractions[pid] = _probabilities(data[keys[0]], sum_tolerance)
         except ValueError as exc:
-            problems.append(f"entry {key!r}: {exc}")
-    if problems:
-        more = f" (and {len(problems) - 1} more bad entries)" if len(problems) > 1 else ""
-        raise DataError(path, problems[0] + more)
-    return {pid: out[pid] for pid in sorted(out)}
+            skipped.append(f"{_show_key(keys[0])}: {exc}")
+    if not fractions:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise DataError(path, f"no usable entry: {skipped[0]}{more}")
+    return ProbabilityPickle(fractions, skipped)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A patch whose pickle fractions differ from its lc fractions by more than the tolerance."""
+
+    patch_id: PatchId
+    max_difference: float  # max over the 17 classes of |lc - pickle|
+    code: int  # 1-based IGBP code where it is largest
+
+
+@dataclass
+class ProbabilityComparison:
+    """lc-derived fractions checked against the probability pickle."""
+
+    compared: int
+    disagreements: list[Disagreement]  # sorted by patch id
+    missing: list[PatchId]  # ids with lc fractions but no pickle entry, sorted
+
+    def summary(self, tolerance: float = defaults.PROBABILITY_TOLERANCE) -> str:
+        """One line: compared, disagreeing (worst one named), missing from the pickle."""
+        text = f"{self.compared} patch(es) compared with the pickle: "
+        text += f"{len(self.disagreements)} differ by more than {tolerance:g}"
+        if self.disagreements:
+            worst = max(self.disagreements, key=lambda d: d.max_difference)
+            text += f" (worst {worst.patch_id}: {worst.max_difference:.4g} on IGBP {worst.code})"
+        return text + f", {len(self.missing)} missing from the pickle"
+
+
+def compare_probabilities(
+    from_lc: Mapping[PatchId, np.ndarray],
+    from_pickle: Mapping[PatchId, np.ndarray],
+    tolerance: float = defaults.PROBABILITY_TOLERANCE,
+) -> ProbabilityComparison:
+    """Compare 17-vectors per id; a difference > ``tolerance`` in any class disagrees. Pickle
+    ids without lc fractions are ignored (the pickle covers the whole dataset)."""
+    disagreements, missing = [], []
+    for pid in sorted(from_lc):
+        if pid not in from_pickle:
+            missing.append(pid)
+            continue
+        diff = np.abs(as_igbp17(from_lc[pid]) - as_igbp17(from_pickle[pid]))  # 17
+        worst = int(np.argmax(diff))
+        if diff[worst] > tolerance:
+            disagreements.append(Disagreement(pid, float(diff[worst]), worst + 1))
+    return ProbabilityComparison(len(from_lc) - len(missing), disagreements, missing)
