@@ -1,0 +1,188 @@
+"""Checkpoints and the exported encoder.
+
+- Training checkpoints (``checkpoints/last.ckpt``) are Lightning's, written atomically
+  (:class:`AtomicCheckpointIO`) every N steps and after the final step (:class:`LastCheckpoint`).
+- The exported encoder is the query encoder alone, a file that ``torch.load(weights_only=True)``
+  reads: ``{"format", "metadata", "encoder", "head"}`` where ``encoder`` is the state dict of
+  adapter + backbone (keys ``adapter.*``, ``backbone.model.*``), ``head`` the projection head's,
+  and ``metadata`` plain values (backbone, adapter, bands, normalisation, mode, config, version).
+  Loading checks the file is complete and, when asked, that its bands match.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import Tensor
+
+from sensormoco.atomic import atomic_path
+from sensormoco.data.bands import Normalization
+from sensormoco.errors import DataError
+from sensormoco.models.moco import Encoder, MoCo, build_encoder
+
+FORMAT = "sensormoco-encoder/1"
+BACKBONE_PREFIX = "backbone.model."
+REQUIRED_METADATA = ("backbone", "adapter", "adapter_trainable", "bands", "dim", "in_chans")
+NORMALIZATION_TOLERANCE = 1e-6  # relative, on mean and std
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file and renamed into place."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+class LastCheckpoint(Callback):
+    """Writes the training checkpoint ``path`` every ``every_n_steps`` steps and after the
+    final step of the run (from inside the step loop, where Lightning resumes exactly)."""
+
+    def __init__(self, path: str | Path, every_n_steps: int) -> None:
+        self.path = Path(path)
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        step = trainer.global_step
+        if step % self.every_n_steps == 0 or step >= trainer.estimated_stepping_batches:
+            trainer.save_checkpoint(self.path, weights_only=False)
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The global step a training checkpoint was written at (its tensors are not read)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(checkpoint["global_step"])
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError,
+            pickle.UnpicklingError, zipfile.BadZipFile) as exc:  # fmt: skip
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(path, f"not a complete training checkpoint ({first})") from exc
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain str/int/float/bool/None, lists and str-keyed dicts of them."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Sequence):
+        return [_plain(v, where) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise TypeError(f"metadata {where} must be plain data, got {type(value).__name__}")
+
+
+def export_encoder(
+    moco_or_encoder: MoCo | Encoder, path: str | Path, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write the query encoder to ``path`` atomically; ``metadata`` (normalisation, mode,
+    config, version...) is stored with the encoder's own structure. Returns the metadata."""
+    encoder = moco_or_encoder.encoder_q if isinstance(moco_or_encoder, MoCo) else moco_or_encoder
+    meta: dict[str, Any] = _plain(dict(metadata), "metadata") | {
+        "backbone": encoder.backbone.name,
+        "adapter": encoder.adapter.kind,
+        "adapter_trainable": bool(getattr(encoder.adapter, "trainable", True)),
+        "bands": list(encoder.bands),
+        "dim": encoder.out_dim,
+        "in_chans": encoder.backbone.in_chans,
+    }
+    state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "metadata": meta,
+        "encoder": {k: v for k, v in state.items() if not k.startswith("head.")},
+        "head": {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return meta
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    """The payload of an encoder file, or a one-line DataError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such encoder file", "missing")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(path, f"not a complete encoder file (truncated or corrupt: {first})",
+                        "unreadable") from exc  # fmt: skip
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DataError(path, f"not a sensormoco encoder file (expected format {FORMAT})")
+    meta = payload.get("metadata")
+    missing = [k for k in REQUIRED_METADATA if not isinstance(meta, dict) or k not in meta]
+    if missing or not isinstance(payload.get("encoder"), dict):
+        raise DataError(path, f"incomplete encoder file: missing {missing or ['encoder']}")
+    return payload
+
+
+def check_bands(path: str | Path, bands: Sequence[str], expected: Sequence[str]) -> None:
+    """Refuse an encoder whose bands (names and order) are not ``expected``."""
+    if list(bands) != list(expected):
+        raise DataError(path, f"encoder bands {list(bands)} do not match the expected bands "
+                        f"{list(expected)}", "bands")  # fmt: skip
+
+
+def check_normalization(
+    path: str | Path, saved: Mapping[str, Any], expected: Normalization
+) -> None:
+    """Refuse an encoder trained with other per-band statistics than ``expected``."""
+    theirs = Normalization.from_dict(dict(saved), str(path))
+    ours = expected.select(theirs.bands) if set(theirs.bands) <= set(expected.bands) else None
+    close = ours is not None and all(
+        abs(a - b) <= NORMALIZATION_TOLERANCE * max(abs(a), abs(b), 1.0)
+        for a, b in zip(theirs.mean + theirs.std, ours.mean + ours.std, strict=True)
+    )
+    if not close:
+        raise DataError(path, "encoder normalisation differs from the expected one "
+                        f"(bands {list(theirs.bands)})", "normalization")  # fmt: skip
+
+
+def load_encoder(
+    path: str | Path,
+    expected_bands: Sequence[str] | None = None,
+    expected_normalization: Normalization | None = None,
+) -> tuple[Encoder, dict[str, Any]]:
+    """The exported encoder (with its head) and its metadata; refuses an incomplete file, and
+    bands (or normalisation) other than the expected ones when these are given."""
+    payload = _read(path)
+    meta: dict[str, Any] = payload["metadata"]
+    if expected_bands is not None:
+        check_bands(path, meta["bands"], expected_bands)
+    if expected_normalization is not None:
+        check_normalization(path, meta.get("normalization") or {}, expected_normalization)
+    encoder = build_encoder(
+        meta["bands"], meta["backbone"], meta["adapter"], meta["dim"], meta["adapter_trainable"]
+    )
+    state = dict(payload["encoder"]) | {f"head.{k}": v for k, v in payload.get("head", {}).items()}
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise DataError(path, f"encoder weights do not fit {meta['backbone']}/{meta['adapter']}: "
+                        f"{len(missing)} missing, {len(unexpected)} unexpected "
+                        f"(e.g. {(missing + unexpected)[0]})")  # fmt: skip
+    return encoder, meta
+
+
+def backbone_state_for_timm(path: str | Path) -> dict[str, Tensor]:
+    """The backbone weights of an exported encoder, keyed for
+    ``timm.create_model(backbone, num_classes=0, in_chans=metadata["in_chans"])``."""
+    payload = _read(path)
+    return {
+        k.removeprefix(BACKBONE_PREFIX): v
+        for k, v in payload["encoder"].items()
+        if k.startswith(BACKBONE_PREFIX)
+    }

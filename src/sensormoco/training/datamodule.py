@@ -1,0 +1,172 @@
+"""Pre-training data: the non-test SEN12MS patches, in batches whose order depends only on
+(seed, step), so a resumed run sees exactly the batches an uninterrupted one would.
+
+Pre-training uses the official train + val ids (every scene but the hold-out test scenes),
+optionally restricted to an ids file. :func:`pretrain_dataset` is the one place the dataset is
+built (a packed store will slot in there).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
+from sensormoco.data.dataset import SEN12MSDataset
+from sensormoco.data.index import build_index, restrict
+from sensormoco.data.sen12ms import PatchId, read_id_list
+from sensormoco.data.splits import is_test
+from sensormoco.errors import DataError
+from sensormoco.training.config import PretrainConfig
+
+
+@dataclass(frozen=True)
+class PretrainData:
+    """The pre-training dataset and how it was drawn."""
+
+    dataset: Dataset[dict[str, Tensor]]
+    ids: list[PatchId]
+    excluded_test: int  # test-scene patches left out
+    absent: int  # subset ids not in the data
+    skipped_bad: int  # unusable triplets
+
+
+def pretrain_dataset(
+    root: str | Path,
+    subset: str | Path | None = None,
+    normalization: Normalization = SEN12MS_NORMALIZATION,
+    workers: int = 0,
+) -> PretrainData:
+    """The usable non-test patches of the SEN12MS tree ``root`` (those in ``subset`` if given),
+    normalised; headers are validated up front, pixels as they are read."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(root, "no such data directory")
+    index = build_index(root, read_pixels=False, workers=workers)
+    absent: list[PatchId] = []
+    if subset is not None:
+        index, absent = restrict(index, read_id_list(subset))
+    usable = index.usable
+    records = [r for r in usable if not is_test(r.patch_id)]
+    if not records:
+        raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
+    dataset = SEN12MSDataset(root, records, normalization=normalization)
+    return PretrainData(
+        dataset, dataset.ids, len(usable) - len(records), len(absent), len(index.bad)
+    )
+
+
+def step_seed(*keys: int) -> int:
+    """A 63-bit seed derived from integer keys (e.g. seed, epoch or step, rank)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class StepSampler(Sampler[int]):
+    """Sample indices of this rank, epoch after epoch: epoch e is a permutation drawn from
+    (seed, e), cut into global batches of ``batch_size x world`` (the rest dropped); rank r takes
+    its share of each. Each iteration starts at the step ``current_step()`` returns, so a
+    resumed run continues mid-epoch with the very next batch. ``len`` is a full epoch."""
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        current_step: Callable[[], int],
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.current_step = current_step
+        self.rank, self.world = rank, world
+        self.steps_per_epoch = size // (batch_size * world)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{size} samples do not fill one global batch of "
+                             f"{batch_size} x {world} process(es)")  # fmt: skip
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, done = divmod(self.current_step(), self.steps_per_epoch)
+        generator = torch.Generator().manual_seed(step_seed(self.seed, epoch))
+        order = torch.randperm(self.size, generator=generator)  # size
+        n = self.steps_per_epoch * self.batch_size * self.world
+        batches = order[:n].view(self.steps_per_epoch, self.world, self.batch_size)  # S x W x B
+        yield from batches[done:, self.rank].flatten().tolist()
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy's global generator and random in a loader worker from its torch seed (base
+    seed + worker id), for datasets that draw from them."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)  # noqa: NPY002 (third-party code draws from the legacy global state)
+    random.seed(seed)
+
+
+class PretrainDataModule(L.LightningDataModule):
+    """Batches ``{"s1", "s2", "index"}`` of the pre-training patches for a Lightning run.
+
+    Batches are ``config.batch_size`` per process, always full (the queue takes whole global
+    batches); the order is a function of (seed, step) only (:class:`StepSampler`), so the
+    Trainer must run with ``use_distributed_sampler=False``.
+    """
+
+    def __init__(self, root: str | Path, config: PretrainConfig, start_step: int = 0) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.config = config
+        self.start_step = start_step  # a resumed run's step (loaders may start before restore)
+        self.data: PretrainData | None = None
+
+    def setup(self, stage: str) -> None:
+        if self.data is None:
+            self.data = pretrain_dataset(
+                self.root, self.config.subset, workers=self.config.num_workers
+            )
+            if self.data.excluded_test or self.data.absent or self.data.skipped_bad:
+                print(
+                    f"pre-training on {len(self.data.ids)} patches; left out "
+                    f"{self.data.excluded_test} test-scene patch(es), {self.data.skipped_bad} "
+                    f"bad triplet(s), {self.data.absent} subset id(s) not in the data",
+                    file=sys.stderr,
+                )
+            if len(self.data.ids) < self.config.global_batch:
+                raise DataError(self.root, f"{len(self.data.ids)} pre-training patches do not "
+                                f"fill one global batch of {self.config.global_batch}")  # fmt: skip
+
+    def _current_step(self) -> int:
+        # Lightning may start the first loader (whose workers draw indices at once) before it
+        # restores the step of a resumed run: the step is never below the one resumed from.
+        step = self.trainer.global_step if self.trainer is not None else 0
+        return max(step, self.start_step)
+
+    def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
+        if self.data is None:
+            self.setup("fit")
+        assert self.data is not None
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        sampler = StepSampler(len(self.data.ids), self.config.batch_size, self.config.seed,
+                              self._current_step, rank, world)  # fmt: skip
+        workers = self.config.num_workers
+        return DataLoader(
+            self.data.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=workers,
+            pin_memory=trainer is not None and trainer.strategy.root_device.type == "cuda",
+            persistent_workers=workers > 0,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(step_seed(self.config.seed, rank)),
+        )

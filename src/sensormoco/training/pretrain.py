@@ -1,0 +1,255 @@
+"""MoCo-v2 pre-training with Lightning: the module, and one function that runs it end to end.
+
+Views are built on the batch on its device (augmentation included). Every random draw of step
+s on rank r (augmentation, sensor swaps, shuffle-BN) comes from a seed derived from
+(seed, s, r), and batches from (seed, step) (:class:`~sensormoco.training.datamodule.StepSampler`):
+together with the checkpointed weights, optimiser, schedule and queue, a resumed run repeats an
+uninterrupted one exactly (in deterministic mode).
+
+SyncBN is not used: batch-norm statistics do not leak between a query and its key because keys
+are computed on a batch shuffled across ranks (shuffle-BN) and, within a process, on
+``bn_splits`` sub-batches (see :class:`~sensormoco.models.moco.MoCo`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
+
+from sensormoco import __version__
+from sensormoco.atomic import atomic_write_text
+from sensormoco.data.augment import Augmentation
+from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
+from sensormoco.errors import DataError
+from sensormoco.models import MoCo, MoCoOutput, build_encoder
+from sensormoco.models.losses import positive_accuracy
+from sensormoco.training.checkpoint import (
+    AtomicCheckpointIO,
+    LastCheckpoint,
+    checkpoint_step,
+    export_encoder,
+)
+from sensormoco.training.config import PretrainConfig, incompatible_changes
+from sensormoco.training.datamodule import PretrainDataModule, step_seed
+from sensormoco.training.views import make_views
+
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+ENCODER = "encoder.pt"
+VERSIONED = ("sensormoco", "torch", "lightning", "timm", "kornia", "numpy", "rasterio")
+
+
+def lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier of step s: cosine from 1 to 0 over ``total_steps``, or 1."""
+
+    def factor(step: int) -> float:
+        if schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+    return factor
+
+
+class PretrainModule(L.LightningModule):
+    """MoCo v2 on the views of ``config.mode``; logs ``loss``, ``lr``, ``pos_acc`` (positive
+    pair top-1 among 1 + K) and ``pairs_per_s`` (global pairs per second of wall time)."""
+
+    def __init__(
+        self, config: PretrainConfig, normalization: Normalization = SEN12MS_NORMALIZATION
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.bands = config.bands
+        self.normalization = normalization.select(self.bands)
+        encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
+                                config.adapter_trainable)  # fmt: skip
+        self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
+                         config.shuffle_bn, config.bn_splits)  # fmt: skip
+        self.augmentation = Augmentation(config.augment, config.crop_size)
+        self.last_loss: Tensor | None = None
+        self.last_pos_acc: Tensor | None = None
+        self._last_batch_end: float | None = None
+        self._run_start = (0.0, 0)  # (time, global step) when this run's training started
+        self.run_seconds = 0.0
+        self.run_steps = 0
+
+    def metadata(self) -> dict[str, Any]:
+        """What a checkpoint or an exported encoder carries besides weights."""
+        c = self.config
+        return {"config": c.to_dict(), "bands": list(self.bands), "mode": c.mode,
+                "input": c.input, "normalization": self.normalization.to_dict(),
+                "version": __version__}  # fmt: skip
+
+    def setup(self, stage: str) -> None:
+        # before the strategy moves and wraps the model (DDP buckets follow the layout)
+        if self.trainer.strategy.root_device.type == "cuda":
+            self.moco.to(memory_format=torch.channels_last)
+
+    def on_train_start(self) -> None:
+        self._run_start = (time.perf_counter(), self.global_step)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        c = self.config
+        # kornia and shuffle-BN draw from the global generator: seed it from (seed, step, rank)
+        torch.manual_seed(step_seed(c.seed, self.global_step, self.global_rank))
+        generator = torch.Generator().manual_seed(
+            step_seed(c.seed, self.global_step, self.global_rank, 1)
+        )
+        x_q, x_k = make_views(batch, c.mode, self.augmentation, c.input, c.same_window,
+                              generator)  # N x C x crop x crop each  # fmt: skip
+        if x_q.device.type == "cuda":
+            x_q = x_q.contiguous(memory_format=torch.channels_last)
+            x_k = x_k.contiguous(memory_format=torch.channels_last)
+        out: MoCoOutput = self.moco(x_q, x_k)
+        self.last_loss = out.loss.detach()
+        self.last_pos_acc = positive_accuracy(out.logits.detach())
+        self.log("loss", out.loss, prog_bar=True)
+        self.log("pos_acc", self.last_pos_acc, prog_bar=True)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return out.loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._last_batch_end is not None:
+            self.log("pairs_per_s", self.config.global_batch / (now - self._last_batch_end))
+        self._last_batch_end = now
+
+    def on_train_end(self) -> None:
+        self.run_seconds = time.perf_counter() - self._run_start[0]
+        self.run_steps = self.global_step - self._run_start[1]
+
+    def configure_optimizers(self) -> Any:
+        c = self.config
+        params = [p for p in self.moco.encoder_q.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.sgd_momentum,
+                                    weight_decay=c.weight_decay)  # fmt: skip
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = LambdaLR(optimizer, lr_factor(c.schedule, total))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["sensormoco"] = self.metadata()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("sensormoco")
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            raise ValueError("cannot resume: the checkpoint is not a sensormoco pre-training one")
+        changed = incompatible_changes(saved["config"], self.config)
+        if changed:
+            raise ValueError(f"cannot resume with other settings than the checkpoint's "
+                             f"({'; '.join(changed)}); use them, or start a new --out")  # fmt: skip
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages a result depends on, and of Python."""
+    found: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found | {"python": platform.python_version()}
+
+
+def _loggers(out: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(out / "logs", name="csv")]
+    if find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None:
+        loggers.append(TensorBoardLogger(out / "logs", name="tensorboard"))
+    return loggers
+
+
+def make_trainer(
+    config: PretrainConfig, out: Path, callbacks: Sequence[Callback] = ()
+) -> L.Trainer:
+    """The Lightning Trainer of a run writing into ``out``."""
+    c = config
+    try:
+        return L.Trainer(
+            accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
+            strategy=c.strategy, precision=c.precision,  # type: ignore[arg-type]
+            max_epochs=c.epochs, max_steps=c.max_steps or -1, deterministic=c.deterministic,
+            logger=_loggers(out), log_every_n_steps=c.log_every_n_steps,
+            callbacks=[LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps), *callbacks],
+            enable_checkpointing=False, plugins=[AtomicCheckpointIO()],
+            use_distributed_sampler=False, num_sanity_val_steps=0, default_root_dir=out,
+        )  # fmt: skip
+    except MisconfigurationException as exc:
+        raise ValueError(" ".join(str(exc).split())) from exc
+
+
+def run_pretrain(
+    config: PretrainConfig,
+    data: str | Path,
+    out_dir: str | Path,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
+    """Pre-train on the SEN12MS tree ``data`` into ``out_dir`` (config.yaml, logs/,
+    checkpoints/last.ckpt, encoder.pt, summary.json); with ``resume`` continue from the run's
+    last checkpoint. Returns the summary."""
+    started = time.perf_counter()
+    out = Path(out_dir)
+    checkpoint = out / CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise DataError(checkpoint, "nothing to resume: no checkpoint", "missing")
+    if not resume and checkpoint.exists():
+        raise DataError(out, "already holds a run (checkpoints/last.ckpt); pass --resume to "
+                        "continue it, or choose another --out")  # fmt: skip
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = PretrainDataModule(data, config, checkpoint_step(checkpoint) if resume else 0)
+    datamodule.setup("fit")  # data problems surface before anything is written
+    config.save(out / "config.yaml")
+    module = PretrainModule(config)
+    trainer = make_trainer(config, out, callbacks)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(config.to_dict())
+    with warnings.catch_warnings():
+        # batches follow (seed, step), so resuming mid-epoch is exact (see StepSampler)
+        warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint if resume else None,
+                    weights_only=True)  # fmt: skip
+    assert datamodule.data is not None
+    steps_per_epoch = len(datamodule.data.ids) // config.global_batch
+    pairs = module.run_steps * config.global_batch
+    summary: dict[str, Any] = {
+        "mode": config.mode,
+        "final_loss": None if module.last_loss is None else float(module.last_loss),
+        "final_pos_acc": None if module.last_pos_acc is None else float(module.last_pos_acc),
+        "steps": trainer.global_step,
+        "epochs": round(trainer.global_step / steps_per_epoch, 4),
+        "steps_this_run": module.run_steps,
+        "pairs_per_s": pairs / module.run_seconds if module.run_seconds > 0 else None,
+        "seconds": round(module.run_seconds, 3),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "seed": config.seed,
+        "global_batch": config.global_batch,
+        "patches": len(datamodule.data.ids),
+        "excluded_test_patches": datamodule.data.excluded_test,
+        "world_size": trainer.world_size,
+        "resumed": resume,
+        "encoder": ENCODER,
+        "checkpoint": str(CHECKPOINT),
+        "versions": package_versions(),
+    }
+    if trainer.is_global_zero:
+        export_encoder(module.moco, out / ENCODER, module.metadata())
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,112 @@
+"""Pre-training configs: presets, unknown keys, types, queue divisibility, YAML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sensormoco.errors import DataError
+from sensormoco.training.config import (
+    PRESETS,
+    PretrainConfig,
+    incompatible_changes,
+    load_config,
+)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "pretrain"
+
+
+def _yaml(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_paper_preset_has_the_papers_settings() -> None:
+    c = load_config("paper", {"mode": "sensor-pairs"})
+    assert (c.backbone, c.dim, c.lr, c.temperature) == ("resnet50", 128, 0.03, 0.2)
+    assert c.batch_size == 64
+    assert (c.queue_size, c.key_momentum, c.sgd_momentum) == (65536, 0.999, 0.9)
+    assert (c.weight_decay, c.schedule) == (1e-4, "cosine")
+
+
+def test_auto_augmentation_follows_the_mode() -> None:
+    assert load_config("paper", {"mode": "sensor-pairs"}).augment == "none"
+    assert load_config("paper", {"mode": "fusion-all"}).augment == "paper"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_files_equal_the_presets_loaded_by_name(name: str) -> None:
+    by_file = load_config(CONFIGS / f"{name}.yaml", {"mode": "fusion-partial"})
+    assert by_file == load_config(name, {"mode": "fusion-partial"})
+
+
+def test_unknown_key_names_the_nearest_valid_key(tmp_path: Path) -> None:
+    path = _yaml(tmp_path, {"mode": "sensor-pairs", "bacth_size": 8})
+    with pytest.raises(DataError, match=r"unknown key 'bacth_size'; did you mean batch_size\?"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("batch_size", "eight", "int"), ("epochs", True, "int"), ("same_window", 1, "bool"),
+     ("lr", "fast", "float"), ("backbone", 18, "str")],
+)  # fmt: skip
+def test_wrong_types_are_rejected_naming_the_file(
+    tmp_path: Path, key: str, value: object, expected: str
+) -> None:
+    path = _yaml(tmp_path, {"mode": "augment", key: value})
+    with pytest.raises(DataError, match=rf"config.yaml: {key} must be {expected}"):
+        load_config(path)
+
+
+def test_yaml_quirks_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("mode: augment\nweight_decay: 1e-4\nlr: 1\nprecision: 32\n")
+    c = load_config(path)
+    assert (c.weight_decay, c.lr, c.precision) == (1e-4, 1.0, "32")
+
+
+def test_queue_must_be_a_multiple_of_the_global_batch() -> None:
+    with pytest.raises(ValueError, match="queue_size 100 is not a multiple of the global batch 24"):
+        load_config(None, {"mode": "augment", "batch_size": 24, "queue_size": 100})
+    overrides = {"mode": "augment", "batch_size": 32, "queue_size": 96, "devices": 2}
+    with pytest.raises(ValueError, match=r"global batch 64 \(batch_size 32 x devices 2"):
+        load_config(None, overrides)
+    assert load_config(None, overrides | {"queue_size": 128}).global_batch == 64
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({}, "no pre-training mode"), ({"mode": "sensor-swap"}, "mode 'sensor-swap' is not one of"),
+     ({"mode": "sensor-pairs", "augment": "paper"}, "sensor-pairs uses no augmentation"),
+     ({"mode": "fusion-all", "augment": "none"}, "needs an augmentation preset"),
+     ({"mode": "sensor-pairs", "input": "s1"}, "uses both sensors"),
+     ({"mode": "augment", "precision": "64"}, "precision '64' is not one of"),
+     ({"mode": "augment", "batch_size": 8, "bn_splits": 8, "queue_size": 64}, "sub-batches")],
+)  # fmt: skip
+def test_invalid_settings_are_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config(None, overrides)
+
+
+def test_missing_file_or_preset_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such config file or preset; presets: paper"):
+        load_config(tmp_path / "nope.yaml", {"mode": "augment"})
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    config = load_config("cpu-small", {"mode": "fusion-optional", "subset": "ids.txt", "lr": 0.1})
+    config.save(tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml") == config
+    assert PretrainConfig(**config.to_dict()) == config
+
+
+def test_resume_may_change_run_length_but_not_the_experiment() -> None:
+    saved = load_config("cpu-small", {"mode": "sensor-pairs"}).to_dict()
+    longer = load_config("cpu-small", {"mode": "sensor-pairs", "max_steps": 900})
+    assert incompatible_changes(saved, longer) == []
+    other = load_config("cpu-small", {"mode": "sensor-pairs", "lr": 0.5})
+    assert incompatible_changes(saved, other) == ["lr: 0.06 -> 0.5"]

@@ -1,0 +1,144 @@
+"""The pre-training loop: data drawn by (seed, step), the schedule, exact resume after a crash."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+
+from sensormoco.data.sen12ms import write_id_list
+from sensormoco.data.splits import is_test
+from sensormoco.errors import DataError
+from sensormoco.training.config import PretrainConfig, load_config
+from sensormoco.training.datamodule import PretrainDataModule, StepSampler, pretrain_dataset
+from sensormoco.training.pretrain import lr_factor, run_pretrain
+
+
+def _sampled(size: int, batch: int, step: int, rank: int = 0, world: int = 1) -> list[int]:
+    return list(StepSampler(size, batch, seed=3, current_step=lambda: step, rank=rank, world=world))
+
+
+def test_step_sampler_epochs_are_permutations_cut_into_global_batches() -> None:
+    ranks = [_sampled(20, 3, 0, r, 2) for r in range(2)]  # 3 steps of 2 x 3 per epoch
+    assert all(len(r) == 9 for r in ranks)
+    assert len(set(ranks[0]) | set(ranks[1])) == 18
+    assert _sampled(20, 3, 3, 0, 2) != ranks[0]  # epoch 1 is another permutation
+    assert len(StepSampler(20, 3, 3, lambda: 5, 0, 2)) == 9  # len is always a full epoch
+
+
+def test_step_sampler_continues_mid_epoch_with_the_next_batch() -> None:
+    full = _sampled(10, 2, 0)  # 5 steps per epoch
+    assert _sampled(10, 2, 3) == full[6:]
+    assert _sampled(10, 2, 5) == _sampled(10, 2, 10)[:0] + _sampled(10, 2, 5)
+    assert _sampled(10, 2, 7) == _sampled(10, 2, 5)[4:]
+    with pytest.raises(ValueError, match="do not fill one global batch"):
+        StepSampler(5, 3, 0, lambda: 0, 0, 2)
+
+
+def test_pretraining_data_leaves_out_test_scenes(synth_root: Path, tmp_path: Path) -> None:
+    data = pretrain_dataset(synth_root)
+    assert len(data.ids) == 63
+    assert data.excluded_test == 9
+    assert not any(is_test(pid) for pid in data.ids)
+    test_id = next(r for r in pretrain_dataset_all(synth_root) if is_test(r))
+    ids = tmp_path / "ids.txt"
+    write_id_list(ids, [*data.ids[:10], test_id])
+    ids.write_text(ids.read_text() + "ROIs1158_spring_999_p1\n")  # not in the data
+    subset = pretrain_dataset(synth_root, tmp_path / "ids.txt")
+    assert (subset.ids, subset.excluded_test, subset.absent) == (data.ids[:10], 1, 1)
+    write_id_list(tmp_path / "only_test.txt", [test_id])
+    with pytest.raises(DataError, match="no usable non-test"):
+        pretrain_dataset(synth_root, tmp_path / "only_test.txt")
+
+
+def pretrain_dataset_all(root: Path) -> list[Any]:
+    from sensormoco.data.index import build_index
+
+    return [r.patch_id for r in build_index(root, read_pixels=False).usable]
+
+
+def test_loader_gives_full_normalised_batches(synth_root: Path) -> None:
+    config = load_config("cpu-small", {"mode": "sensor-pairs", "batch_size": 16, "queue_size": 64})
+    datamodule = PretrainDataModule(synth_root, config)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    batches = list(loader)
+    assert len(batches) == len(loader) == 63 // 16
+    assert batches[0]["s1"].shape == (16, 2, 32, 32)
+    assert batches[0]["s2"].shape == (16, 10, 32, 32)
+    assert batches[0]["s2"].abs().mean() < 10  # standardised, not reflectance
+
+
+def test_cosine_schedule_runs_from_one_to_zero() -> None:
+    factor = lr_factor("cosine", 10)
+    assert factor(0) == 1.0
+    assert factor(5) == pytest.approx(0.5)
+    assert factor(10) == 0.0
+    assert factor(12) == 0.0
+    assert lr_factor("constant", 10)(7) == 1.0
+    assert math.isclose(factor(2), 0.5 * (1 + math.cos(math.pi * 0.2)))
+
+
+class Crash(L.Callback):
+    """Raises before step ``at`` runs, as a killed job would stop."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def _resume_config() -> PretrainConfig:
+    return load_config("cpu-small", {
+        "mode": "sensor-pairs-augment", "augment": "aug3", "batch_size": 8, "queue_size": 32,
+        "max_steps": 8, "checkpoint_every_n_steps": 4, "log_every_n_steps": 1,
+        "deterministic": True,
+    })  # fmt: skip
+
+
+def _checkpoint(run: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    return loaded
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(synth_root: Path, tmp_path: Path) -> None:
+    config = _resume_config()  # 7 steps per epoch: the crash is mid-epoch, the end in epoch 1
+    whole = run_pretrain(config, synth_root, tmp_path / "whole")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_pretrain(config, synth_root, tmp_path / "cut", callbacks=[Crash(4)])
+    assert _checkpoint(tmp_path / "cut")["global_step"] == 4
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    # loader workers draw indices as soon as the loader starts: the order must not depend on it
+    with_workers = dataclasses.replace(config, num_workers=2)
+    resumed = run_pretrain(with_workers, synth_root, tmp_path / "cut", resume=True)
+    assert resumed["steps"] == whole["steps"] == 8
+    assert resumed["steps_this_run"] == 4
+    assert resumed["final_loss"] == whole["final_loss"]
+    a, b = _checkpoint(tmp_path / "whole"), _checkpoint(tmp_path / "cut")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert {"moco.queue", "moco.queue_ptr"} <= a["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    momentum_a = a["optimizer_states"][0]["state"]
+    momentum_b = b["optimizer_states"][0]["state"]
+    for i in momentum_a:
+        assert torch.equal(momentum_a[i]["momentum_buffer"], momentum_b[i]["momentum_buffer"])
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+def test_a_run_directory_is_never_overwritten(synth_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(DataError, match="already holds a run"):
+        run_pretrain(_resume_config(), synth_root, tmp_path / "run")
+    with pytest.raises(DataError, match=r"last\.ckpt: not a complete training checkpoint"):
+        run_pretrain(_resume_config(), synth_root, tmp_path / "run", resume=True)
+    with pytest.raises(DataError, match="nothing to resume"):
+        run_pretrain(_resume_config(), synth_root, tmp_path / "new", resume=True)
