@@ -114,3 +114,16 @@ def test_momentum_update_refuses_mismatch() -> None:
         momentum_update(_Tiny([1.0, 2.0], 0.0), _Tiny([1.0, 2.0], 0.0), 1.5)
     with pytest.raises(ValueError, match=r"modules differ: parameter 'weight' meets '0\.weight'"):
         momentum_update(nn.Linear(2, 1), nn.Sequential(nn.Linear(2, 1)), 0.5)
+
+
+def test_info_nce_is_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(4, 8), dim=1).bfloat16()
+    k = F.normalize(torch.randn(4, 8), dim=1).bfloat16()
+    queue = F.normalize(torch.randn(8, 16), dim=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, logits = info_nce(q, k, queue, 0.2)
+    assert logits.dtype == torch.float32
+    assert loss.dtype == torch.float32
+    expected, _ = info_nce(q.float(), k.float(), queue, 0.2)
+    torch.testing.assert_close(loss, expected)

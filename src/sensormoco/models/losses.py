@@ -12,7 +12,8 @@ def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> tuple[T
 
     ``q`` and ``k`` (N x D) and the queue's columns (D x K) are expected L2-normalised. Returns
     the mean loss and the logits ``[l_pos, l_neg] / T`` (N x (1+K)): the positive is column 0,
-    so the target labels are all zeros.
+    so the target labels are all zeros. Computed in float32 even under mixed precision: in bf16
+    the logits of close keys tie (8 mantissa bits), which blurs the loss and its gradient.
     """
     if q.ndim != 2 or q.shape != k.shape:
         raise ValueError(f"q and k must both be N x D, got {tuple(q.shape)} and {tuple(k.shape)}")
@@ -20,11 +21,13 @@ def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> tuple[T
         raise ValueError(f"queue must be D x K with D = {q.shape[1]}, got {tuple(queue.shape)}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    l_pos = torch.einsum("nd,nd->n", q, k).unsqueeze(-1)  # N x 1
-    l_neg = q @ queue.to(q.dtype)  # N x K
-    logits = torch.cat([l_pos, l_neg], dim=1) / temperature  # N x (1+K)
-    labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)  # N
-    return F.cross_entropy(logits, labels), logits
+    with torch.autocast(q.device.type, enabled=False):
+        q, k, queue = q.float(), k.float(), queue.float()
+        l_pos = torch.einsum("nd,nd->n", q, k).unsqueeze(-1)  # N x 1
+        l_neg = q @ queue  # N x K
+        logits = torch.cat([l_pos, l_neg], dim=1) / temperature  # N x (1+K)
+        labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)  # N
+        return F.cross_entropy(logits, labels), logits
 
 
 def positive_accuracy(logits: Tensor) -> Tensor:
