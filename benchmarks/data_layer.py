@@ -20,7 +20,7 @@ from pathlib import Path
 from sensormoco.data.index import build_index
 from sensormoco.data.labels import label_rows, read_many_lc_fractions
 from sensormoco.data.sen12ms import SEASONS, PatchId
-from sensormoco.data.subset import Footprint, non_overlapping
+from sensormoco.data.subset import Footprint, footprints, non_overlapping
 from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
 
 SEN12MS_PATCHES = 180_662
@@ -82,7 +82,7 @@ def main() -> None:
             }
             for name, step in steps.items():
                 rows.append((f"{name}, {workers} workers", n, median_time(step, args.repeats)))
-        tree_fps = [Footprint(r.patch_id, r.crs, r.bounds) for r in index.usable]
+        tree_fps = footprints(index.usable, include_test=True)
         rows.append(("subset (tree footprints)", n,
                      median_time(lambda: non_overlapping(tree_fps), args.repeats)))  # fmt: skip
         big = sen12ms_sized_footprints()

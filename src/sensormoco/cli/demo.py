@@ -16,8 +16,8 @@ from sensormoco.data.index import build_index, write_index_csv
 from sensormoco.data.labels import label_rows, read_many_lc_fractions
 from sensormoco.data.labels_csv import write_labels_csv
 from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.splits import is_test, label_budget, official_split
-from sensormoco.data.subset import Footprint, non_overlapping
+from sensormoco.data.splits import official_split, write_budget, write_split
+from sensormoco.data.subset import footprints, non_overlapping
 from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
 
 DATA_DIR = "sen12ms-synthetic"
@@ -60,20 +60,15 @@ def _run(args: argparse.Namespace) -> int:
     write_labels_csv(out / "labels.csv", rows, defaults.LABEL_SCHEME)
     _step(3, f"labels: {len(rows)} patches ({defaults.LABEL_SCHEME}), {len(lc.errors)} bad", start)
 
-    footprints = [
-        Footprint(r.patch_id, r.crs, r.bounds) for r in records if not is_test(r.patch_id)
-    ]
-    kept = non_overlapping(footprints)
+    candidates = footprints(records)  # test scenes left out
+    kept = non_overlapping(candidates)
     write_id_list(out / "nonoverlapping.txt", kept)
-    _step(4, f"non-overlapping subset: kept {len(kept)} of {len(footprints)} train patches", start)
+    _step(4, f"non-overlapping subset: kept {len(kept)} of {len(candidates)} train patches", start)
 
     split = official_split([r.patch_id for r in records], defaults.DEMO_VAL_FRACTION, args.seed)
-    for name, part in (("train", split.train), ("val", split.val), ("test", split.test)):
-        write_id_list(out / "splits" / f"{name}.txt", part)
-    budget = min(defaults.LABEL_BUDGET, len(split.train) + len(split.val))
-    train, val = label_budget(split, budget, seed=args.seed)
-    write_id_list(out / "splits" / f"budget{budget}_seed{args.seed}_train.txt", train)
-    write_id_list(out / "splits" / f"budget{budget}_seed{args.seed}_val.txt", val)
+    write_split(out / "splits", split)
+    budget = defaults.LABEL_BUDGET
+    train, val = write_budget(out / "splits", split, budget, args.seed)
     _step(
         5,
         f"split: train {len(split.train)}, val {len(split.val)}, test {len(split.test)}; "

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.splits import label_budget, official_split
+from sensormoco.data.splits import official_split, write_budget, write_split
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,13 +29,10 @@ def _run(args: argparse.Namespace) -> int:
     ids = [r.patch_id for r in load_patches(args)]
     split = official_split(ids, args.val_fraction, args.seed)
     out: Path = args.output
-    for name, part in (("train", split.train), ("val", split.val), ("test", split.test)):
-        write_id_list(out / f"{name}.txt", part)
+    write_split(out, split)
     print(f"train {len(split.train)}, val {len(split.val)}, test {len(split.test)} -> {out}")
     for size in args.budget:
         for seed in args.budget_seeds:
-            train, val = label_budget(split, size, seed)
-            write_id_list(out / f"budget{size}_seed{seed}_train.txt", train)
-            write_id_list(out / f"budget{size}_seed{seed}_val.txt", val)
+            train, val = write_budget(out, split, size, seed)
             print(f"budget {size} seed {seed}: train {len(train)}, val {len(val)}")
     return 0

@@ -8,8 +8,7 @@ from pathlib import Path
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
 from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.splits import is_test
-from sensormoco.data.subset import Footprint, non_overlapping
+from sensormoco.data.subset import footprints, non_overlapping
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,11 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _run(args: argparse.Namespace) -> int:
     records = load_patches(args)
-    candidates = [r for r in records if args.include_test or not is_test(r.patch_id)]
+    candidates = footprints(records, args.include_test)
     excluded = len(records) - len(candidates)
-    kept = non_overlapping(
-        (Footprint(r.patch_id, r.crs, r.bounds) for r in candidates), args.max_overlap
-    )
+    kept = non_overlapping(candidates, args.max_overlap)
     write_id_list(args.output, kept)
     print(
         f"kept {len(kept)}, dropped {len(candidates) - len(kept)} overlapping, "

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
 from sensormoco import defaults
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms import PatchId, write_id_list
 
 
 @cache
@@ -90,3 +91,20 @@ def label_budget(
     train = rng.choice(len(split.train), size=n_train, replace=False)
     val = rng.choice(len(split.val), size=n_val, replace=False)
     return sorted(split.train[i] for i in train), sorted(split.val[i] for i in val)
+
+
+def write_split(out: Path, split: Split) -> None:
+    """Write ``train.txt``, ``val.txt`` and ``test.txt`` into ``out``."""
+    for name, part in (("train", split.train), ("val", split.val), ("test", split.test)):
+        write_id_list(out / f"{name}.txt", part)
+
+
+def write_budget(
+    out: Path, split: Split, size: int, seed: int
+) -> tuple[list[PatchId], list[PatchId]]:
+    """Draw a label budget (:func:`label_budget`) and write ``budget{N}_seed{S}_{train,val}.txt``
+    into ``out``; returns the two lists."""
+    train, val = label_budget(split, size, seed)
+    write_id_list(out / f"budget{size}_seed{seed}_train.txt", train)
+    write_id_list(out / f"budget{size}_seed{seed}_val.txt", val)
+    return train, val

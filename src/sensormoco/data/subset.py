@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import Bounds
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms import PatchId, PatchRecord
+from sensormoco.data.splits import is_test
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class Footprint:
     patch_id: PatchId
     crs: str
     bounds: Bounds
+
+
+def footprints(records: Iterable[PatchRecord], include_test: bool = False) -> list[Footprint]:
+    """Footprints of index records; hold-out test scenes left out unless ``include_test``."""
+    return [
+        Footprint(r.patch_id, r.crs, r.bounds)
+        for r in records
+        if include_test or not is_test(r.patch_id)
+    ]
 
 
 def _area(b: Bounds) -> float:
