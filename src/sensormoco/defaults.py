@@ -76,4 +76,5 @@ PRETRAIN_WEIGHT_DECAY = 1e-4
 PRETRAIN_WORKERS = 4  # data-loading processes per training process
 PRETRAIN_PRECISION = "32"
 PRETRAIN_LOG_EVERY = 10  # steps between logged rows
+PRETRAIN_SUMMARY_STEPS = 20  # summary.json also reports loss and pos_acc averaged over these
 PRETRAIN_CHECKPOINT_EVERY = 500  # steps between writes of checkpoints/last.ckpt (and at the end)

@@ -69,12 +69,13 @@ def _run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     config = load_config(args.config, overrides)
     s = run_pretrain(config, args.data, args.out, resume=args.resume)
-    loss = "n/a" if s["final_loss"] is None else f"{s['final_loss']:.4f}"
-    acc = "n/a" if s["final_pos_acc"] is None else f"{s['final_pos_acc']:.3f}"
+    loss = "n/a" if s["recent_loss"] is None else f"{s['recent_loss']:.4f}"
+    acc = "n/a" if s["recent_pos_acc"] is None else f"{s['recent_pos_acc']:.3f}"
     rate = "n/a" if s["pairs_per_s"] is None else f"{s['pairs_per_s']:.1f}"
     print(
         f"pretrained {config.mode}: {s['steps']} steps ({s['epochs']} epochs) in "
-        f"{s['seconds']:.1f} s, final loss {loss}, positive top-1 {acc}, {rate} pairs/s; "
+        f"{s['seconds']:.1f} s; last {s['recent_steps']} steps: loss {loss}, positive top-1 {acc}; "
+        f"{rate} pairs/s; "
         f"wrote {args.out / 'summary.json'} and {args.out / s['encoder']}"
     )
     return 0

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import math
 import platform
+import statistics
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
@@ -32,7 +34,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
-from sensormoco import __version__
+from sensormoco import __version__, defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.data.augment import Augmentation
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
@@ -83,6 +85,8 @@ class PretrainModule(L.LightningModule):
         self.augmentation = Augmentation(config.augment, config.crop_size)
         self.last_loss: Tensor | None = None
         self.last_pos_acc: Tensor | None = None
+        # (loss, pos_acc) of this run's last steps: one batch's values are noisy
+        self.recent: deque[tuple[float, float]] = deque(maxlen=defaults.PRETRAIN_SUMMARY_STEPS)
         self._last_batch_end: float | None = None
         self._run_start = (0.0, 0)  # (time, global step) when this run's training started
         self.run_seconds = 0.0
@@ -124,6 +128,8 @@ class PretrainModule(L.LightningModule):
         return out.loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.last_loss is not None and self.last_pos_acc is not None:
+            self.recent.append((float(self.last_loss), float(self.last_pos_acc)))
         now = time.perf_counter()
         if self._last_batch_end is not None:
             self.log("pairs_per_s", self.config.global_batch / (now - self._last_batch_end))
@@ -233,6 +239,10 @@ def run_pretrain(
         "mode": config.mode,
         "final_loss": None if module.last_loss is None else float(module.last_loss),
         "final_pos_acc": None if module.last_pos_acc is None else float(module.last_pos_acc),
+        # means over this run's last steps (up to defaults.PRETRAIN_SUMMARY_STEPS)
+        "recent_steps": len(module.recent),
+        "recent_loss": statistics.fmean(v[0] for v in module.recent) if module.recent else None,
+        "recent_pos_acc": statistics.fmean(v[1] for v in module.recent) if module.recent else None,
         "steps": trainer.global_step,
         "epochs": round(trainer.global_step / steps_per_epoch, 4),
         "steps_this_run": module.run_steps,
