@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.data.index import Index, build_index, read_index_csv, restrict
-from sensormoco.data.sen12ms import PatchId, PatchRecord, read_id_list
+from sensormoco.data.index import select
+from sensormoco.data.sen12ms import PatchRecord
 from sensormoco.errors import DataError
 
 
@@ -52,14 +52,9 @@ def load_patches(args: argparse.Namespace) -> list[PatchRecord]:
     """Usable records of ``args.root`` (or ``args.index``), restricted to ``args.ids``, validated
     as ``sensormoco index`` does; reports skipped and absent counts on stderr and fails when
     nothing is usable."""
-    index: Index = (
-        read_index_csv(args.index, args.root)
-        if args.index
-        else build_index(args.root, read_pixels=not args.headers_only, workers=args.workers)
+    index, absent = select(
+        args.root, args.ids, args.index, read_pixels=not args.headers_only, workers=args.workers
     )
-    absent: list[PatchId] = []
-    if args.ids:
-        index, absent = restrict(index, read_id_list(args.ids))
     bad = index.bad
     if bad or absent:
         print(

@@ -21,6 +21,7 @@ from sensormoco.data.sen12ms import (
     PatchRecord,
     check_triplet,
     mark_odd_sizes,
+    read_id_list,
     scan_tree,
 )
 from sensormoco.errors import DataError
@@ -157,3 +158,22 @@ def restrict(index: Index, ids: Iterable[PatchId]) -> tuple[Index, list[PatchId]
     records = [r for r in index.records if r.patch_id in wanted]
     absent = sorted(wanted - {r.patch_id for r in records})
     return Index(index.root, records, index.unrecognised), absent
+
+
+def select(
+    root: str | Path,
+    ids_file: str | Path | None = None,
+    index_csv: str | Path | None = None,
+    read_pixels: bool = True,
+    workers: int = defaults.SCAN_WORKERS,
+) -> tuple[Index, list[PatchId]]:
+    """The index of ``root`` (read from ``index_csv`` when given, else scanned), restricted to
+    the ids of ``ids_file`` when given; also returns the listed ids absent from the data."""
+    index = (
+        read_index_csv(index_csv, root)
+        if index_csv
+        else build_index(root, read_pixels=read_pixels, workers=workers)
+    )
+    if ids_file is None:
+        return index, []
+    return restrict(index, read_id_list(ids_file))
