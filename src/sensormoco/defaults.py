@@ -78,3 +78,18 @@ PRETRAIN_PRECISION = "32"
 PRETRAIN_LOG_EVERY = 10  # steps between logged rows
 PRETRAIN_SUMMARY_STEPS = 20  # summary.json also reports loss and pos_acc averaged over these
 PRETRAIN_CHECKPOINT_EVERY = 500  # steps between writes of checkpoints/last.ckpt (and at the end)
+
+# Transfer evaluation (DESIGN §3 "Transfer evaluation").
+EVAL_PROTOCOL = "linear"  # linear | finetune | knn
+EVAL_INPUT = "s2"
+EVAL_SEEDS = (0, 1, 2)
+EVAL_BATCH_SIZE = 64
+EVAL_EPOCHS = 30  # epochs over the budget's training part; the best validation epoch is kept
+EVAL_LINEAR_LR = 0.1  # SGD lr of the linear probe (frozen backbone)
+EVAL_FINETUNE_LR = 0.01  # SGD lr of fine-tuning (whole network)
+EVAL_WEIGHT_DECAY = 0.0
+EVAL_SGD_MOMENTUM = 0.9
+KNN_K = 20  # neighbours voted over (cosine similarity)
+KNN_TEMPERATURE = 0.07  # neighbour votes weighted by exp(similarity / T)
+RETRIEVAL_KS = (1, 5, 10)  # recall@k of cross-modal retrieval
+MULTI_LABEL_THRESHOLD = 0.5  # sigmoid score above which a class is predicted

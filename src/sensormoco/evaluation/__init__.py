@@ -1,0 +1,1 @@
+"""Transfer evaluation: classification protocols, kNN, retrieval and metrics (DESIGN §3)."""
