@@ -24,6 +24,11 @@ S2_BANDS: tuple[str, ...] = (
 )  # fmt: skip
 S2_LAND_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 S2_RGB_BANDS: tuple[str, ...] = ("B4", "B3", "B2")
+# BigEarthNet-S2 v1 ships 12 of the 13 bands (no B10), as files ``*_B01.tif`` ... ``*_B8A.tif``;
+# they keep the project's band names so that band checks hold across datasets.
+BIGEARTHNET_S2_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12",
+)  # fmt: skip
 
 SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": S2_BANDS}
 
@@ -33,6 +38,7 @@ BAND_SETS: dict[str, tuple[str, ...]] = {
     "s2-all": S2_BANDS,
     "s2-land": S2_LAND_BANDS,
     "s2-rgb": S2_RGB_BANDS,
+    "s2-bigearthnet": BIGEARTHNET_S2_BANDS,
 }
 
 # Per-band (mean, std) used by the SEN12MS classification baselines, after the S1 clip to
@@ -143,4 +149,32 @@ SEN12MS_NORMALIZATION = Normalization(
     bands=tuple(SEN12MS_STATISTICS),
     mean=tuple(m for m, _ in SEN12MS_STATISTICS.values()),
     std=tuple(s for _, s in SEN12MS_STATISTICS.values()),
+)
+
+
+# Per-band (mean, std) of BigEarthNet v1 on values as stored (S2 reflectance x 1e4, S1 dB; no
+# clip), as TU Berlin's RSiM group publishes them: S2 from BigEarthNet.py of the official models
+# (git.tu-berlin.de/rsim/bigearthnet-models-tf), S1 from its BigEarthNet-MM tooling; both are
+# in the group's PyPI package bigearthnet-common (constants.BAND_STATS_S2 / BAND_STATS_S1).
+BIGEARTHNET_STATISTICS: dict[str, tuple[float, float]] = {
+    "VV": (-12.619993741972035, 5.115911777546365),
+    "VH": (-19.29044597721542, 5.464428464912864),
+    "B1": (340.76769064, 554.81258967),
+    "B2": (429.9430203, 572.41639287),
+    "B3": (614.21682446, 582.87945694),
+    "B4": (590.23569706, 675.88746967),
+    "B5": (950.68368468, 729.89827633),
+    "B6": (1792.46290469, 1096.01480586),
+    "B7": (2075.46795189, 1273.45393088),
+    "B8": (2218.94553375, 1365.45589904),
+    "B8A": (2266.46036911, 1356.13789355),
+    "B9": (2246.0605464, 1302.3292881),
+    "B11": (1594.42694882, 1079.19066363),
+    "B12": (1009.32729131, 818.86747235),
+}
+
+BIGEARTHNET_NORMALIZATION = Normalization(
+    bands=tuple(BIGEARTHNET_STATISTICS),
+    mean=tuple(m for m, _ in BIGEARTHNET_STATISTICS.values()),
+    std=tuple(s for _, s in BIGEARTHNET_STATISTICS.values()),
 )
