@@ -1,0 +1,147 @@
+"""One classifier for both protocols: a linear probe (frozen backbone) and fine-tuning.
+
+The frozen feature network of the linear probe stays in eval mode whatever ``train()`` is
+called with, so neither its weights nor its batch-norm statistics change. It is then a fixed
+function of its input, and the probe trains its linear layer on features computed once
+(:func:`fit` does so): the same result as recomputing them every epoch, at a fraction of the
+cost. Fine-tuning trains the whole network.
+
+The loop is a plain PyTorch loop over in-memory tensors: label budgets are small (64 ... 4,096
+patches), the best epoch on validation is kept in memory, and Lightning's per-step machinery
+would buy nothing here (pre-training, where it matters, runs on Lightning).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sensormoco import defaults
+from sensormoco.evaluation.variants import FeatureNet
+
+PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
+LABEL_TYPES: tuple[str, ...] = ("single", "multi")
+
+
+class Classifier(nn.Module):
+    """features -> linear layer: N x C x H x W -> N x K logits. ``frozen``: the feature network
+    takes no gradient and stays in eval mode (the linear probe)."""
+
+    def __init__(self, features: FeatureNet, num_classes: int, frozen: bool) -> None:
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(features.num_features, num_classes)
+        self.frozen = frozen
+        if frozen:
+            self.features.requires_grad_(False)
+            self.features.eval()
+
+    def train(self, mode: bool = True) -> Classifier:
+        super().train(mode)
+        if self.frozen:
+            self.features.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            f = self.features(x)  # N x F
+        out: Tensor = self.head(f)  # N x K
+        return out
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Training settings of one classifier fit."""
+
+    label_type: str = "single"
+    epochs: int = defaults.EVAL_EPOCHS
+    batch_size: int = defaults.EVAL_BATCH_SIZE
+    lr: float = defaults.EVAL_LINEAR_LR
+    weight_decay: float = defaults.EVAL_WEIGHT_DECAY
+    momentum: float = defaults.EVAL_SGD_MOMENTUM
+    seed: int = defaults.SEED
+
+
+def loss_fn(label_type: str) -> Callable[[Tensor, Tensor], Tensor]:
+    """Cross-entropy on class indices (single) or BCE on multi-hot targets (multi)."""
+    if label_type == "single":
+        return F.cross_entropy
+    if label_type == "multi":
+        return lambda logits, target: F.binary_cross_entropy_with_logits(logits, target.float())
+    raise ValueError(f"unknown label type {label_type!r}; choose one of {list(LABEL_TYPES)}")
+
+
+def scores(logits: Tensor, label_type: str) -> Tensor:
+    """Class probabilities: softmax (single) or sigmoid (multi), N x K."""
+    return logits.softmax(dim=1) if label_type == "single" else logits.sigmoid()
+
+
+@torch.no_grad()
+def predict(module: nn.Module, x: Tensor, batch_size: int) -> Tensor:
+    """``module`` applied in eval mode over ``x`` in batches: N x ... -> N x ..."""
+    was_training = module.training
+    module.eval()
+    out = torch.cat([module(part) for part in torch.split(x, batch_size)])
+    module.train(was_training)
+    return out
+
+
+@dataclass
+class FitResult:
+    """The best epoch (1-based) on validation, its score, and the score of every epoch."""
+
+    best_epoch: int
+    best_score: float
+    history: list[float]
+
+
+def fit(
+    classifier: Classifier,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_val: Tensor,
+    y_val: Tensor,
+    config: FitConfig,
+    val_score: Callable[[Tensor, Tensor], float],
+) -> FitResult:
+    """Train ``classifier`` (SGD, cosine schedule) and leave it at its best epoch on validation
+    (``val_score(scores, y_val)``, higher is better). Frozen classifiers train their head on
+    features computed once."""
+    generator = torch.Generator().manual_seed(config.seed)
+    criterion = loss_fn(config.label_type)
+    net: nn.Module = classifier
+    if classifier.frozen:  # a fixed function: compute its features once
+        x_train = predict(classifier.features, x_train, config.batch_size)  # N x F
+        x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
+        net = classifier.head
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # fmt: skip
+    steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
+    total = config.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
+    )
+    best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        order = torch.randperm(len(x_train), generator=generator)  # N
+        for idx in torch.split(order, config.batch_size):
+            loss = criterion(net(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            schedule.step()
+        score = val_score(scores(predict(net, x_val, config.batch_size), config.label_type), y_val)
+        history.append(score)
+        if score > best[0] or best[1] == 0:  # NaN never beats; epoch 1 is the floor
+            best = (score, epoch, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[2])
+    return FitResult(best[1], best[0], history)

@@ -1,0 +1,159 @@
+"""The transfer variants (DESIGN §3): which weights a classifier's feature network starts from.
+
+| variant | adapter | backbone |
+|---|---|---|
+| supervised | conv1 on the task's bands, random | random |
+| supervised-1x1 | 1x1, random | random (3 input channels) |
+| moco | the encoder's (conv1 or zero-pad) | pre-trained |
+| moco-1x1 | the encoder's 1x1, pre-trained | pre-trained |
+| moco-1x1-rnd | the encoder's 1x1, re-initialised | pre-trained |
+
+The projection head of a pre-trained encoder is dropped at transfer (MoCo's protocol). A partial
+load names the keys it expects to leave out and checks that exactly those were left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, Normalization
+from sensormoco.errors import DataError
+from sensormoco.models.adapters import FUSION_BANDS, InputAdapter, to_fusion_layout
+from sensormoco.models.moco import Encoder, build_encoder
+from sensormoco.training.checkpoint import load_encoder
+
+VARIANTS: tuple[str, ...] = ("supervised", "supervised-1x1", "moco", "moco-1x1", "moco-1x1-rnd")
+INPUT_BANDS: dict[str, tuple[str, ...]] = {
+    "s1": S1_BANDS,
+    "s2": S2_LAND_BANDS,
+    "s1s2": FUSION_BANDS,
+}
+
+
+class FeatureNet(nn.Module):
+    """adapter -> backbone: N x C x H x W -> N x F (the classifier's feature extractor)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.adapter: InputAdapter = encoder.adapter
+        self.backbone = encoder.backbone
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.adapter.bands
+
+    @property
+    def num_features(self) -> int:
+        return int(self.backbone.num_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.backbone(self.adapter(x))  # N x F
+        return out
+
+
+@dataclass
+class Loaded:
+    """A variant's feature network, the encoder it came from (None for supervised) and what was
+    loaded: ``reinitialised`` lists the state keys deliberately left at initialisation."""
+
+    features: FeatureNet
+    encoder: Encoder | None
+    metadata: dict[str, Any]
+    reinitialised: list[str]
+
+
+def model_input(batch: dict[str, Tensor], input_: str, bands: Sequence[str]) -> Tensor:
+    """The tensor a network with ``bands`` takes for ``input_`` (N x C x H x W): the fusion
+    layout with the sensor not in ``input_`` zeroed (its mean after normalisation), or one
+    sensor's own bands."""
+    bands = tuple(bands)
+    if bands == FUSION_BANDS:
+        s1 = batch["s1"] if "s1" in input_ else None
+        s2 = batch["s2"] if "s2" in input_ else None
+        if s1 is None and s2 is not None:
+            s1 = s2.new_zeros(s2.shape[0], len(S1_BANDS), *s2.shape[2:])
+        return to_fusion_layout(s2, s1)
+    if bands == S1_BANDS and input_ == "s1":
+        return batch["s1"]
+    if bands == S2_LAND_BANDS and input_ == "s2":
+        return batch["s2"]
+    raise ValueError(f"a network on bands {list(bands)} cannot take input {input_!r}")
+
+
+def load_partial(module: nn.Module, state: dict[str, Tensor], expected_missing: set[str],
+                 source: str | Path) -> None:  # fmt: skip
+    """Load ``state`` into ``module``, requiring that exactly ``expected_missing`` of the
+    module's keys are absent from it and that nothing in it is unused."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    # batch norm fills a missing num_batches_tracked itself (old checkpoints) and never reports it
+    expected_missing = {k for k in expected_missing if not k.endswith(".num_batches_tracked")}
+    if set(missing) != expected_missing or unexpected:
+        extra = sorted(set(missing) - expected_missing)
+        kept = sorted(expected_missing - set(missing))
+        raise DataError(source, f"partial load mismatch: unexpectedly missing {extra[:3]}, "
+                        f"unexpectedly present {kept[:3]}, unused {unexpected[:3]}")  # fmt: skip
+
+
+def _check_adapter(path: str | Path, variant: str, adapter: str) -> None:
+    needs = "1x1" if variant.startswith("moco-1x1") else None
+    if needs and adapter != needs:
+        raise DataError(path, f"variant {variant} needs a 1x1-adapter encoder, got {adapter}")
+    if not needs and adapter == "1x1":
+        raise DataError(path, f"variant {variant} takes a conv1 or zero-pad encoder; this one has "
+                        "a 1x1 adapter (use moco-1x1 or moco-1x1-rnd)", "adapter")  # fmt: skip
+
+
+def load_variant(
+    variant: str,
+    input_: str,
+    backbone: str,
+    encoder_path: str | Path | None = None,
+    normalization: Normalization | None = None,
+    seed: int = 0,
+) -> Loaded:
+    """The feature network of ``variant`` for ``input_``; moco variants read ``encoder_path``
+    (its bands must be able to take ``input_``; its normalisation must equal ``normalization``
+    when given). Random initialisation is seeded by ``seed``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    if input_ not in INPUT_BANDS:
+        raise ValueError(f"unknown input {input_!r}; choose one of {list(INPUT_BANDS)}")
+    torch.manual_seed(seed)
+    if variant.startswith("supervised"):
+        if encoder_path is not None:
+            raise ValueError(f"variant {variant} starts from random weights; drop --encoder")
+        adapter = "1x1" if variant == "supervised-1x1" else "conv1"
+        encoder = build_encoder(INPUT_BANDS[input_], backbone, adapter)
+        meta: dict[str, Any] = {
+            "backbone": backbone,
+            "adapter": adapter,
+            "bands": list(INPUT_BANDS[input_]),
+        }
+        return Loaded(FeatureNet(encoder), None, meta, [])
+    if encoder_path is None:
+        raise ValueError(f"variant {variant} needs --encoder FILE")
+    encoder, meta = load_encoder(encoder_path, expected_normalization=normalization)
+    _check_adapter(encoder_path, variant, meta["adapter"])
+    try:
+        model_input({"s1": torch.zeros(1, 2, 1, 1), "s2": torch.zeros(1, 10, 1, 1)}, input_,
+                    encoder.bands)  # fmt: skip
+    except ValueError as exc:
+        raise DataError(encoder_path, f"encoder bands {list(encoder.bands)} do not fit input "
+                        f"{input_!r}", "bands") from exc  # fmt: skip
+    features = FeatureNet(encoder)
+    reinitialised: list[str] = []
+    if variant == "moco-1x1-rnd":
+        trained = {k: v.clone() for k, v in features.state_dict().items()}
+        fresh = build_encoder(encoder.bands, meta["backbone"], "1x1", meta["dim"],
+                              meta["adapter_trainable"])  # fmt: skip
+        features = FeatureNet(fresh)
+        reinitialised = sorted(k for k in trained if k.startswith("adapter."))
+        backbone_only = {k: v for k, v in trained.items() if not k.startswith("adapter.")}
+        load_partial(features, backbone_only, set(reinitialised), encoder_path)
+    return Loaded(features, encoder, meta, reinitialised)
