@@ -188,8 +188,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "cpu-small": {  # a few hundred steps on a laptop CPU (synthetic data)
         "backbone": "resnet18", "adapter": "conv1", "augment": AUTO, "epochs": 100,
-        "max_steps": 300, "batch_size": 32, "crop_size": 32, "queue_size": 1024, "dim": 128,
-        "lr": 0.06, "schedule": "cosine", "sgd_momentum": 0.9, "weight_decay": 0.0001,
+        "max_steps": 300, "batch_size": 32, "crop_size": 64, "queue_size": 256, "dim": 128,
+        "lr": 0.02, "schedule": "constant", "sgd_momentum": 0.9, "weight_decay": 0.0001,
         "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 4,
         "num_workers": 0, "log_every_n_steps": 10, "checkpoint_every_n_steps": 100,
     },
