@@ -114,7 +114,7 @@ def test_resume_to_more_steps_equals_an_uninterrupted_run(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("sensormoco pretrain: error: cannot resume with other settings")
-    assert "lr: 0.06 -> 0.5" in err[-1]
+    assert "lr: 0.02 -> 0.5" in err[-1]
 
 
 @pytest.mark.parametrize(
