@@ -213,11 +213,12 @@ def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, ca
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--data-only"]) == 0
     out = capsys.readouterr().out
-    assert "[5/5" in out
+    assert "[5/7" in out
+    assert "[6/7" not in out
     assert "budget 1024: 819/205" in out
     for name in ("index.csv", "labels.csv", "nonoverlapping.txt", "splits/test.txt"):
         assert (tmp_path / name).is_file()
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--data-only"]) == 0
     assert "already in" in capsys.readouterr().out

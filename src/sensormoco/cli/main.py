@@ -7,12 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from sensormoco import __version__
-from sensormoco.cli import demo, evaluate, index, labels, pretrain, split, stats, subset, synth
+from sensormoco.cli import (
+    demo,
+    evaluate,
+    experiment,
+    index,
+    labels,
+    pretrain,
+    split,
+    stats,
+    subset,
+    synth,
+)
 from sensormoco.errors import SensormocoError
 
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
-COMMANDS = (synth, index, labels, subset, split, stats, pretrain, evaluate, demo)
+COMMANDS = (synth, index, labels, subset, split, stats, pretrain, evaluate, experiment, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Experiments: a declared matrix of runs, cached and resumable, with tables, plots and a report."""

@@ -1,0 +1,132 @@
+"""Run an experiment matrix: pre-training cells, then evaluation cells, then the report.
+
+A finished cell is never run twice (its final file exists); an interrupted pre-training cell
+resumes from its last checkpoint; an interrupted evaluation cell (no metrics.json yet) runs
+again from the start (it is cheap next to pre-training).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sensormoco import defaults
+from sensormoco.atomic import atomic_write_text
+from sensormoco.errors import DataError
+from sensormoco.evaluation.data import LabelledSEN12MS, load_sen12ms
+from sensormoco.evaluation.run import EvalConfig, run_evaluation
+from sensormoco.experiments.matrix import EvalCell, Experiment, PretrainCell
+from sensormoco.experiments.report import write_report
+from sensormoco.training.config import load_config
+from sensormoco.training.pretrain import CHECKPOINT, run_pretrain
+from sensormoco.training.views import encoder_bands
+
+Progress = Callable[[str], None]
+
+
+def pretrain_dir(out: Path, cell: PretrainCell) -> Path:
+    return out / "pretrain" / cell.name
+
+
+def eval_dir(out: Path, cell: EvalCell) -> Path:
+    return out / "eval" / cell.name
+
+
+def run_pretrain_cell(exp: Experiment, cell: PretrainCell, data: str, out: Path,
+                      progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """The cell's summary: read if finished, else trained (resumed if interrupted)."""
+    run = pretrain_dir(out, cell)
+    if (run / "summary.json").is_file():
+        progress(f"pretrain {cell.name}: cached")
+        summary: dict[str, Any] = json.loads((run / "summary.json").read_text())
+        return summary
+    overrides = dict(exp.pretrain_overrides) | {
+        "mode": cell.mode, "augment": cell.augment, "batch_size": cell.batch_size,
+        "max_steps": cell.steps, "subset": exp.subsets[cell.subset],
+    }  # fmt: skip
+    config = load_config(exp.pretrain_config, overrides)
+    resume = (run / CHECKPOINT).is_file()
+    progress(f"pretrain {cell.name}: {'resuming' if resume else 'starting'} "
+             f"({cell.steps} steps of {cell.batch_size})")  # fmt: skip
+    return run_pretrain(config, data, run, resume=resume)
+
+
+def _fits(exp: Experiment, cell: EvalCell, cells: dict[str, PretrainCell]) -> bool:
+    """Whether the cell's encoder can take its input (augment-mode encoders take one input)."""
+    source = cells.get(cell.source)
+    if source is None:
+        return True
+    bands = encoder_bands(source.mode, exp.pretrain_overrides.get("input", defaults.PRETRAIN_INPUT))
+    return len(bands) == 12 or {"s1": 2, "s2": 10}.get(cell.input) == len(bands)
+
+
+def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalConfig:
+    """The evaluation settings of a cell."""
+    common: dict[str, Any] = {
+        "data": data, "protocol": cell.protocol, "input": cell.input,
+        "label_type": exp.label_type, "scheme": exp.scheme, "budget": cell.budget,
+        "seeds": exp.seeds, "backbone": exp.backbone, "val_fraction": exp.val_fraction,
+        "labels_csv": exp.labels_csv,
+    }  # fmt: skip
+    if cell.source in ("supervised", "random"):
+        epochs = exp.finetune_epochs if cell.protocol == "finetune" else exp.epochs
+        return EvalConfig(variant="supervised", epochs=epochs, **common)
+    encoder = str(out / "pretrain" / cell.source / "encoder.pt")
+    epochs = exp.finetune_epochs if cell.protocol == "finetune" else exp.epochs
+    return EvalConfig(encoder=encoder, variant="moco", epochs=epochs, **common)
+
+
+def run_experiment(
+    exp: Experiment, out: str | Path, progress: Progress = print, data: str | None = None
+) -> dict[str, Any]:
+    """Run every cell of ``exp`` not yet finished under ``out``; returns
+    ``{"pretrain": {name: summary}, "eval": {name: metrics}}`` (absent: cells that do not fit)."""
+    out = Path(out)
+    root = data or exp.data
+    if root is None:
+        raise DataError(out, "no data: give `data:` in the experiment file or --data")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "experiment.yaml",
+                      yaml.safe_dump(asdict(exp) | {"data": root}, sort_keys=False))  # fmt: skip
+    start = time.perf_counter()
+    pre_cells = {c.name: c for c in exp.pretrain_cells()}
+    results: dict[str, Any] = {"pretrain": {}, "eval": {}}
+    for pre in pre_cells.values():
+        results["pretrain"][pre.name] = run_pretrain_cell(exp, pre, root, out, progress)
+    labelled: LabelledSEN12MS | None = None
+    cells = [c for c in exp.eval_cells() if _fits(exp, c, pre_cells)]
+    for i, cell in enumerate(cells, 1):
+        run = eval_dir(out, cell)
+        if (run / "metrics.json").is_file():
+            progress(f"evaluate [{i}/{len(cells)}] {cell.name}: cached")
+            results["eval"][cell.name] = json.loads((run / "metrics.json").read_text())
+            continue
+        if labelled is None:
+            labelled = load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction)
+        progress(f"evaluate [{i}/{len(cells)}] {cell.name}")
+        config = eval_config(exp, cell, out, root)
+        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled)
+    results["seconds"] = round(time.perf_counter() - start, 1)
+    return results
+
+
+def run_and_report(
+    exp: Experiment, out: str | Path, progress: Progress = print, data: str | None = None
+) -> Path:
+    """Run the matrix (:func:`run_experiment`), then write its table, figures and report.md."""
+    results = run_experiment(exp, out, progress, data)
+    root = str(data or exp.data)
+    loaded: list[LabelledSEN12MS] = []
+
+    def labelled() -> LabelledSEN12MS:
+        if not loaded:
+            loaded.append(load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction))
+        return loaded[0]
+
+    return write_report(exp, results, out, labelled)
