@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +59,20 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "sen12ms"
     synthesize_sen12ms(root, SynthConfig(scenes=8, grid=3, size=32, seed=0), probabilities=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def ben(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The real example roots (S1, S2), extracted once and shared read-only."""
+    out = tmp_path_factory.mktemp("bigearthnet")
+    package = files("bigearthnet_common")
+    for sensor in ("S1", "S2"):
+        with (
+            package.joinpath(f"BigEarthNet-{sensor}-Example.tar.bz2").open("rb") as raw,
+            tarfile.open(fileobj=raw, mode="r:bz2") as tar,
+        ):
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(out, filter="data")
+            else:  # Python without extraction filters (3.10 before 3.10.12)
+                tar.extractall(out)  # a pinned, trusted test archive
+    return out / "BigEarthNet-S1-Example", out / "BigEarthNet-S2-Example"

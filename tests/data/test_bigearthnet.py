@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tarfile
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -51,23 +49,6 @@ PAIRS = {  # S1 folder -> S2 folder, as the S1 JSONs name them
 }
 S1_87_48, S2_87_48 = next(iter(PAIRS.items()))
 ORDER = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
-
-
-@pytest.fixture(scope="session")
-def ben(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The real example roots (S1, S2), extracted once and shared read-only."""
-    out = tmp_path_factory.mktemp("bigearthnet")
-    package = files("bigearthnet_common")
-    for sensor in ("S1", "S2"):
-        with (
-            package.joinpath(f"BigEarthNet-{sensor}-Example.tar.bz2").open("rb") as raw,
-            tarfile.open(fileobj=raw, mode="r:bz2") as tar,
-        ):
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(out, filter="data")
-            else:  # Python without extraction filters (3.10 before 3.10.12)
-                tar.extractall(out)  # a pinned, trusted test archive
-    return out / "BigEarthNet-S1-Example", out / "BigEarthNet-S2-Example"
 
 
 @pytest.fixture

@@ -50,8 +50,9 @@ def test_fusion_encoder_gets_retrieval_and_missing_sensor_robustness(
     path = tmp_path / "encoder.pt"
     meta = {"normalization": SEN12MS_NORMALIZATION.select(FUSION_BANDS).to_dict()}
     export_encoder(encoder, path, meta)
-    config = EvalConfig(str(synth_root), str(path), "moco", "knn", "s1s2", "multi",
-                        budget=20, seeds=(0,), **FAST)  # fmt: skip
+    config = EvalConfig(str(synth_root), str(path), variant="moco", protocol="knn",
+                        input="s1s2", label_type="multi", budget=20, seeds=(0,),
+                        **FAST)  # fmt: skip
     result = run_evaluation(config, tmp_path / "run", progress=lambda _: None)
     assert set(result["aggregate"]) == {
         "micro_f1", "macro_f1", "micro_map", "macro_map", "sample_oa", "hamming"

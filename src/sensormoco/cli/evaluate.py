@@ -39,11 +39,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--protocol", default=defaults.EVAL_PROTOCOL, choices=("linear", "finetune", "knn")
     )
     p.add_argument("--input", default=defaults.EVAL_INPUT, choices=("s1", "s2", "s1s2"))
-    p.add_argument("--dataset", default="sen12ms", choices=("sen12ms",),
-                   help="evaluation dataset (BigEarthNet: data/bigearthnet.py reader; not yet "
-                   "wired here)")  # fmt: skip
-    p.add_argument("--label-type", default="single", choices=("single", "multi"))
-    p.add_argument("--scheme", default=defaults.LABEL_SCHEME, choices=("igbp10", "igbp17"))
+    p.add_argument(
+        "--dataset",
+        default="sen12ms",
+        choices=("sen12ms", "bigearthnet"),
+        help="sen12ms (ROOT: the tree) or bigearthnet (ROOT: the S1 and S2 archives)",
+    )
+    p.add_argument(
+        "--splits",
+        type=Path,
+        metavar="DIR",
+        help="BigEarthNet: folder of train.csv, val.csv, test.csv (default ROOT)",
+    )
+    p.add_argument(
+        "--label-type",
+        choices=("single", "multi"),
+        help="single or multi (default: single on SEN12MS, multi on BigEarthNet)",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=("igbp10", "igbp17", "19", "43"),
+        help=f"classes (default: {defaults.LABEL_SCHEME} on SEN12MS, 19 on BigEarthNet)",
+    )
     p.add_argument("--budget", type=_budget, default=defaults.LABEL_BUDGET,
                    help="labelled patches (64 ... 4096) or 'full'")  # fmt: skip
     p.add_argument("--seeds", type=int, nargs="+", default=list(defaults.EVAL_SEEDS))
@@ -63,10 +80,14 @@ def _run(args: argparse.Namespace) -> int:
     from sensormoco.evaluation.run import EvalConfig, run_evaluation, summary_line
 
     variant = args.variant or ("moco" if args.encoder else "supervised")
+    ben = args.dataset == "bigearthnet"
+    label_type = args.label_type or ("multi" if ben else "single")
+    scheme = args.scheme or ("19" if ben else defaults.LABEL_SCHEME)
     config = EvalConfig(
         data=str(args.data), encoder=str(args.encoder) if args.encoder else None,
-        variant=variant, protocol=args.protocol, input=args.input, label_type=args.label_type,
-        scheme=args.scheme, budget=args.budget, seeds=tuple(args.seeds), backbone=args.backbone,
+        variant=variant, protocol=args.protocol, input=args.input, label_type=label_type,
+        scheme=scheme, dataset=args.dataset, splits=str(args.splits) if args.splits else None,
+        budget=args.budget, seeds=tuple(args.seeds), backbone=args.backbone,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, labels_csv=str(args.labels) if args.labels else None,
         index_csv=str(args.index) if args.index else None, workers=args.workers,

@@ -7,16 +7,19 @@ patches overlap, so a patch-level draw would leak). No id is ever in two of trai
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from sensormoco import defaults
 from sensormoco.data.sen12ms import PatchId, write_id_list
+
+T = TypeVar("T", PatchId, str)  # budget items: SEN12MS ids or BigEarthNet patch names
 
 
 @cache
@@ -78,19 +81,31 @@ def label_budget(
 ) -> tuple[list[PatchId], list[PatchId]]:
     """Draw a label budget of ``size`` patches, ``train_fraction`` of them from the split's train
     scenes and the rest from its val scenes (so budget train and val share no scene)."""
+    return draw_budget(split.train, split.val, size, seed, train_fraction)
+
+
+def draw_budget(
+    train: Sequence[T],
+    val: Sequence[T],
+    size: int,
+    seed: int = defaults.SEED,
+    train_fraction: float = defaults.BUDGET_TRAIN_FRACTION,
+) -> tuple[list[T], list[T]]:
+    """``round(size * train_fraction)`` items of ``train`` and the rest of ``size`` from ``val``,
+    drawn without replacement with ``seed``; each part sorted."""
     n_train = round(size * train_fraction)
     n_val = size - n_train
     if size <= 0:
         raise ValueError(f"budget size must be positive, got {size}")
-    if n_train > len(split.train) or n_val > len(split.val):
+    if n_train > len(train) or n_val > len(val):
         raise ValueError(
             f"budget {size} needs {n_train} train and {n_val} val patches; "
-            f"the split has {len(split.train)} and {len(split.val)}"
+            f"the split has {len(train)} and {len(val)}"
         )
     rng = np.random.default_rng(seed)
-    train = rng.choice(len(split.train), size=n_train, replace=False)
-    val = rng.choice(len(split.val), size=n_val, replace=False)
-    return sorted(split.train[i] for i in train), sorted(split.val[i] for i in val)
+    picked_train = rng.choice(len(train), size=n_train, replace=False)
+    picked_val = rng.choice(len(val), size=n_val, replace=False)
+    return sorted(train[int(i)] for i in picked_train), sorted(val[int(i)] for i in picked_val)
 
 
 def write_split(out: Path, split: Split) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,7 +32,7 @@ class Tensors:
     """N patches: ``s1`` N x 2 x H x W, ``s2`` N x 10 x H x W (normalised), ``single`` (N,)
     0-based class, ``multi`` N x K multi-hot."""
 
-    ids: list[PatchId]
+    ids: list[Any]  # SEN12MS PatchIds or BigEarthNet S2 patch names
     s1: Tensor
     s2: Tensor
     single: Tensor
@@ -59,13 +60,17 @@ class LabelledSEN12MS:
     def class_names(self) -> tuple[str, ...]:
         return SCHEMES[self.scheme]
 
+    @property
+    def test_ids(self) -> list[PatchId]:
+        return list(self.split.test)
+
     def budget(self, size: int | None, seed: int) -> tuple[list[PatchId], list[PatchId]]:
         """Train and val ids of a budget of ``size`` (None: the full split) drawn with ``seed``."""
         if size is None:
             return list(self.split.train), list(self.split.val)
         return label_budget(self.split, size, seed)
 
-    def tensors(self, ids: Sequence[PatchId]) -> Tensors:
+    def tensors(self, ids: Sequence[Any]) -> Tensors:
         """The pixels and labels of ``ids`` (read once, then cached)."""
         todo = [pid for pid in ids if pid not in self.cache]
         if todo:

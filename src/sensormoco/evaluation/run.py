@@ -21,6 +21,7 @@ from torch import Tensor
 
 from sensormoco import __version__, defaults
 from sensormoco.atomic import atomic_write_text
+from sensormoco.evaluation.bigearthnet_data import LabelledBigEarthNet, load_bigearthnet
 from sensormoco.evaluation.classify import (
     LABEL_TYPES,
     PROTOCOLS,
@@ -45,6 +46,8 @@ from sensormoco.evaluation.retrieval import chance_recall, cross_modal_recall
 from sensormoco.evaluation.variants import VARIANTS, Loaded, load_variant, model_input
 from sensormoco.models.adapters import FUSION_BANDS
 
+DATASETS = ("sen12ms", "bigearthnet")
+Labelled = LabelledSEN12MS | LabelledBigEarthNet
 # the validation score that picks the epoch: threshold-free where possible
 SELECT_BY = {"single": "oa", "multi": "micro_map"}
 
@@ -55,6 +58,8 @@ class EvalConfig:
 
     data: str
     encoder: str | None = None
+    dataset: str = "sen12ms"  # or "bigearthnet" (multi-label, scheme "19" or "43")
+    splits: str | None = None  # BigEarthNet: folder of train.csv, val.csv, test.csv
     variant: str = "moco"
     protocol: str = defaults.EVAL_PROTOCOL
     input: str = defaults.EVAL_INPUT
@@ -79,6 +84,13 @@ class EvalConfig:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {list(PROTOCOLS)}")
         if self.label_type not in LABEL_TYPES:
             raise ValueError(f"unknown label type {self.label_type!r}; choose {list(LABEL_TYPES)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {list(DATASETS)}")
+        if self.dataset == "bigearthnet" and (self.label_type, self.scheme) not in (
+            ("multi", "19"), ("multi", "43"),
+        ):  # fmt: skip
+            raise ValueError("BigEarthNet is multi-label with scheme 19 or 43 "
+                             f"(got {self.label_type}, {self.scheme})")  # fmt: skip
         if not self.seeds:
             raise ValueError("give at least one seed")
         if self.budget is not None and self.budget < 2:
@@ -160,20 +172,25 @@ def _retrieval(loaded: Loaded, test: Tensors, batch_size: int) -> dict[str, floa
 
 def run_evaluation(
     config: EvalConfig, out: str | Path, progress: Callable[[str], None] = print,
-    data: LabelledSEN12MS | None = None,
+    data: Labelled | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``config`` and write its files into ``out``; returns the metrics.json content.
     ``data`` reuses an already loaded dataset (same root and scheme)."""
     out = Path(out)
     start = time.perf_counter()
-    if data is None:
+    if data is None and config.dataset == "bigearthnet":
+        data = load_bigearthnet(config.data, config.scheme, config.splits)
+    elif data is None:
         data = load_sen12ms(config.data, config.scheme, config.labels_csv, config.index_csv,
                             config.val_fraction, config.split_seed, config.workers)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(asdict(config), sort_keys=False))
     names = data.class_names
     k = len(names)
-    test = data.tensors(data.split.test)
+    test = data.tensors(data.test_ids)
+    # SEN12MS encoders must match the task's statistics; other datasets are standardised with
+    # their own published statistics (transfer across datasets), so only bands are checked
+    expected = data.normalization if config.dataset == "sen12ms" else None
     label = config.label_type
     per_seed: list[dict[str, Any]] = []
     retrieval = None
@@ -181,7 +198,7 @@ def run_evaluation(
         train_ids, val_ids = data.budget(config.budget, seed)
         train, val = data.tensors(train_ids), data.tensors(val_ids)
         loaded = load_variant(config.variant, config.input, config.backbone, config.encoder,
-                              data.normalization, seed)  # fmt: skip
+                              expected, seed)  # fmt: skip
         if retrieval is None:
             retrieval = _retrieval(loaded, test, config.batch_size)
         torch.manual_seed(seed)
@@ -204,7 +221,8 @@ def run_evaluation(
         progress(f"  seed {seed}: " + ", ".join(f"{key} {v:.4f}" for key, v in m.items()))
     result: dict[str, Any] = {
         "variant": config.variant, "protocol": config.protocol, "input": config.input,
-        "label_type": label, "scheme": config.scheme, "budget": config.budget or "full",
+        "dataset": config.dataset, "label_type": label, "scheme": config.scheme,
+        "budget": config.budget or "full",
         "encoder": config.encoder, "classes": list(names), "test_patches": len(test.ids),
         "skipped_patches": data.skipped, "seeds": list(config.seeds), "per_seed": per_seed,
         "aggregate": aggregate([r["metrics"] for r in per_seed]),

@@ -138,7 +138,7 @@ def _figures(exp: Experiment, results: dict[str, Any], out: Path,
     if encoder_file is not None and encoder_file.is_file():
         data = labelled()
         encoder, meta = load_encoder(encoder_file)
-        test = data.tensors(data.split.test)
+        test = data.tensors(data.test_ids)
         bands = tuple(meta["bands"])
         x = model_input({"s1": test.s1, "s2": test.s2}, "s1s2" if bands == FUSION_BANDS
                         else ("s1" if len(bands) == 2 else "s2"), bands)  # fmt: skip

@@ -1,0 +1,113 @@
+"""Labelled BigEarthNet-MM for transfer evaluation (multi-label, 19 or 43 classes).
+
+``ROOT`` holds the S1 and S2 archives as distributed (``BigEarthNet-S1-v1.0`` and
+``BigEarthNet-v1.0``, or any two folders whose names contain ``S1`` and ``S2``/``v1.0``), and
+the official split files ``train.csv``, ``val.csv``, ``test.csv`` (``S2name,S1name`` per line)
+sit in ``ROOT`` or the folder given as ``splits``. A budget draws 80 % from train and 20 % from
+val with the run's seed. Inputs are standardised with the published BigEarthNet statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, Normalization
+from sensormoco.data.bigearthnet import (
+    BigEarthNetDataset,
+    BigEarthNetRecord,
+    read_split_csv,
+    scan_pairs,
+    select_split,
+)
+from sensormoco.data.bigearthnet_labels import SCHEMES
+from sensormoco.data.splits import draw_budget
+from sensormoco.errors import DataError
+from sensormoco.evaluation.data import Tensors
+
+S1_FOLDER = "BigEarthNet-S1-v1.0"
+S2_FOLDER = "BigEarthNet-v1.0"
+SPLITS = ("train", "val", "test")
+
+
+def find_roots(root: Path) -> tuple[Path, Path]:
+    """The S1 and S2 archive folders inside ``root``."""
+    if (root / S1_FOLDER).is_dir() and (root / S2_FOLDER).is_dir():
+        return root / S1_FOLDER, root / S2_FOLDER
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
+    s1 = [p for p in folders if "S1" in p.name]
+    s2 = [p for p in folders if "S1" not in p.name and ("S2" in p.name or "v1.0" in p.name)]
+    if len(s1) != 1 or len(s2) != 1:
+        raise DataError(root, f"expected one BigEarthNet S1 and one S2 folder ({S1_FOLDER}, "
+                        f"{S2_FOLDER}) inside", "layout")  # fmt: skip
+    return s1[0], s2[0]
+
+
+@dataclass
+class LabelledBigEarthNet:
+    """Paired BigEarthNet patches with their official split; reads pixels on demand."""
+
+    scheme: str  # "19" or "43"
+    parts: dict[str, list[BigEarthNetRecord]]  # train / val / test
+    skipped: int  # S1 folders that could not be paired, split entries not found
+    normalization: Normalization = BIGEARTHNET_NORMALIZATION
+    cache: dict[str, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return SCHEMES[self.scheme]
+
+    @property
+    def test_ids(self) -> list[str]:
+        return [r.s2_name for r in self.parts["test"]]
+
+    def budget(self, size: int | None, seed: int) -> tuple[list[str], list[str]]:
+        train = [r.s2_name for r in self.parts["train"]]
+        val = [r.s2_name for r in self.parts["val"]]
+        return (train, val) if size is None else draw_budget(train, val, size, seed)
+
+    def tensors(self, ids: Sequence[Any]) -> Tensors:
+        by_name = {r.s2_name: r for part in self.parts.values() for r in part}
+        todo = [name for name in ids if name not in self.cache]
+        dataset = BigEarthNetDataset([by_name[n] for n in todo], self.scheme,
+                                     normalization=self.normalization)  # fmt: skip
+        for i, name in enumerate(todo):
+            sample = dataset[i]
+            self.cache[name] = (sample["s1"], sample["s2"], sample["target"])
+        multi = torch.stack([self.cache[n][2] for n in ids])  # N x K
+        return Tensors(
+            list(ids),
+            torch.stack([self.cache[n][0] for n in ids]),  # N x 2 x 120 x 120
+            torch.stack([self.cache[n][1] for n in ids]),  # N x 10 x 120 x 120
+            multi.argmax(dim=1),  # N (not a BigEarthNet label: multi-label only)
+            multi,
+        )
+
+
+def load_bigearthnet(
+    root: str | Path, scheme: str = "19", splits: str | Path | None = None
+) -> LabelledBigEarthNet:
+    """Pair the archives in ``root`` and select the official splits (skips are counted)."""
+    root = Path(root)
+    if scheme not in SCHEMES:
+        raise ValueError(f"BigEarthNet scheme must be '19' or '43', got {scheme!r}")
+    s1_root, s2_root = find_roots(root)
+    scan = scan_pairs(s1_root, s2_root)
+    folder = Path(splits) if splits is not None else root
+    parts: dict[str, list[BigEarthNetRecord]] = {}
+    missing = 0
+    for name in SPLITS:
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            raise DataError(path, "no official split file (give --splits DIR with train.csv, "
+                            "val.csv, test.csv)", "missing")  # fmt: skip
+        parts[name], absent = select_split(scan.records, read_split_csv(path))
+        missing += len(absent)
+    if not parts["test"]:
+        raise DataError(folder / "test.csv", "no test patch of the split is in the data")
+    return LabelledBigEarthNet(scheme, parts, scan.skipped + missing)
