@@ -21,6 +21,10 @@ LABEL_EPS = 1e-9
 # Non-overlapping subset: drop a patch overlapping a kept one by more than this share of its area.
 MAX_OVERLAP_FRACTION = 0.001
 
+# A raster whose header declares more pixel data than this is refused before reading (a corrupt
+# header must not allocate exabytes); a SEN12MS S2 patch is 1.7 MB, BigEarthNet's far less.
+MAX_RASTER_BYTES = 2**30
+
 # Splits: share of train patches moved (by whole scenes) to validation.
 VAL_FRACTION = 0.1
 # The embedded default is small (about 1,800 non-test patches): a larger validation share keeps

@@ -143,7 +143,10 @@ def read_metadata(path: str | Path, sensor: str) -> PatchMetadata:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise DataError(path, "no labels metadata JSON", "missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise DataError(path, "not readable JSON (nested too deeply)", "json") from exc
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError,
+        # integers beyond Python's digit limit
         raise DataError(path, f"not readable JSON ({exc})", "json") from exc
     if not isinstance(data, dict):
         raise DataError(path, "labels metadata must be a JSON object", "json")

@@ -11,6 +11,7 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from sensormoco import defaults
 from sensormoco.atomic import atomic_path
 from sensormoco.errors import DataError
 
@@ -67,6 +68,14 @@ def read_info(path: str | Path) -> RasterInfo:
         return _info(path, src)
 
 
+def _itemsize(dtype: str) -> int:
+    """Bytes per pixel of a rasterio dtype name (16 for types numpy does not know)."""
+    try:
+        return int(np.dtype(dtype).itemsize)
+    except TypeError:
+        return 16
+
+
 def read_raster(
     path: str | Path, indexes: tuple[int, ...] | None = None
 ) -> tuple[np.ndarray, RasterInfo]:
@@ -78,6 +87,11 @@ def read_raster(
             raise DataError(
                 path, f"has {src.count} band(s), band {max(indexes)} requested", "bands"
             )
+        bands = len(indexes) if indexes is not None else src.count
+        size = bands * src.width * src.height * _itemsize(src.dtypes[0])
+        if size > defaults.MAX_RASTER_BYTES:
+            raise DataError(path, f"declares {bands} x {src.height} x {src.width} pixels "
+                            f"({size / 2**30:.1f} GiB), too large for a patch", "size")  # fmt: skip
         try:
             data = src.read(list(indexes) if indexes is not None else None)
         except (RasterioError, OSError) as exc:

@@ -139,12 +139,16 @@ def read_index_csv(path: str | Path, root: str | Path) -> Index:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read index ({exc})") from exc
-    reader = csv.DictReader(lines)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    try:
+        reader = csv.DictReader(lines)
+        fields, rows = reader.fieldnames or [], list(reader)
+    except csv.Error as exc:
+        raise DataError(path, f"malformed CSV ({exc})") from exc
+    missing = [c for c in COLUMNS if c not in fields]
     if missing:
         raise DataError(path, f"not a sensormoco index: missing column(s) {missing}")
     records = []
-    for number, row in enumerate(reader, 2):
+    for number, row in enumerate(rows, 2):
         try:
             records.append(_record(row))
         except (ValueError, TypeError, KeyError) as exc:

@@ -75,7 +75,10 @@ def read_labels_csv(path: str | Path, scheme: str | None = None) -> list[LabelRo
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read labels ({exc})", "unreadable") from exc
-    records = list(csv.reader(lines))
+    try:
+        records = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise DataError(path, f"malformed CSV ({exc})", "unreadable") from exc
     header = tuple(records[0]) if records else ()
     found = [s for s in SCHEMES if csv_columns(s) == header]
     if not found:

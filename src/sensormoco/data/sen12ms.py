@@ -73,7 +73,10 @@ def expected_dtype_ok(sensor: str, dtype: str) -> bool:
         return dtype == "float32"
     if sensor == "s2":
         return dtype == "uint16"
-    return np.issubdtype(np.dtype(dtype), np.integer)
+    try:
+        return np.issubdtype(np.dtype(dtype), np.integer)
+    except TypeError:  # a GDAL type numpy does not know (e.g. complex_int16): not an integer
+        return False
 
 
 _DTYPE_WORDS = {"s1": "float32", "s2": "uint16", "lc": "an integer type"}

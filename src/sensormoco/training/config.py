@@ -238,7 +238,12 @@ def load_config(
     if "mode" not in values:
         raise ValueError(f"no pre-training mode: give --mode or `mode:` in the config; "
                          f"modes: {', '.join(MODES)}")  # fmt: skip
-    return PretrainConfig(**values)
+    try:
+        return PretrainConfig(**values)
+    except ValueError as exc:
+        if source is None or str(source) in PRESETS:
+            raise
+        raise ValueError(f"{source}: {exc}") from exc
 
 
 def incompatible_changes(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:
