@@ -43,10 +43,9 @@ def _value(results: dict[str, Any], cell: EvalCell, metric: str) -> tuple[float,
 
 def study_rows(exp: Experiment, results: dict[str, Any]) -> list[dict[str, str]]:
     """Rows supervised (full), supervised (budget), random init (budget), then one per
-    pre-training run (by mode when that is unambiguous); columns s1, s2, s1s2."""
+    pre-training run (by mode when that is unambiguous) and protocol; columns s1, s2, s1s2."""
     metric = MAIN_METRIC[exp.label_type]
     budget = next((b for b in exp.budgets if b is not None), None)
-    protocol = exp.protocols[0]
     rows: list[tuple[str, str, str, int | None]] = []  # label, source, protocol, budget
     if "supervised" in exp.baselines:
         if None in exp.budgets:
@@ -59,7 +58,8 @@ def study_rows(exp: Experiment, results: dict[str, Any]) -> list[dict[str, str]]
     modes = [c.mode for c in cells]
     for c in cells:
         label = c.mode if modes.count(c.mode) == 1 else c.name
-        rows.append((f"{label} ({protocol}, {budget or 'full'})", c.name, protocol, budget))
+        for protocol in exp.protocols:
+            rows.append((f"{label} ({protocol}, {budget or 'full'})", c.name, protocol, budget))
     table = []
     for label, source, proto, b in rows:
         row = {"row": label}
