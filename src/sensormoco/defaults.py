@@ -25,6 +25,10 @@ MAX_OVERLAP_FRACTION = 0.001
 # header must not allocate exabytes); a SEN12MS S2 patch is 1.7 MB, BigEarthNet's far less.
 MAX_RASTER_BYTES = 2**30
 
+# Packing a store commits rows in chunks of about this many MiB (at 256 px: 48 patches), so an
+# interrupted pack resumes at the last whole chunk.
+PACK_CHUNK_MIB = 128
+
 # Splits: share of train patches moved (by whole scenes) to validation.
 VAL_FRACTION = 0.1
 # The embedded default is small (about 1,800 non-test patches): a larger validation share keeps

@@ -13,6 +13,7 @@ from sensormoco.cli import (
     experiment,
     index,
     labels,
+    pack,
     pretrain,
     split,
     stats,
@@ -23,7 +24,9 @@ from sensormoco.errors import SensormocoError
 
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
-COMMANDS = (synth, index, labels, subset, split, stats, pretrain, evaluate, experiment, demo)
+COMMANDS = (
+    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, demo,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,10 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
-from sensormoco.data.dataset import SEN12MSDataset
-from sensormoco.data.index import select
 from sensormoco.data.sen12ms import PatchId
 from sensormoco.data.splits import is_test
+from sensormoco.data.store_dataset import open_patches
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -46,22 +45,18 @@ def pretrain_dataset(
     normalization: Normalization = SEN12MS_NORMALIZATION,
     workers: int = 0,
 ) -> PretrainData:
-    """The usable non-test patches of the SEN12MS tree ``root`` (those in ``subset`` if given),
-    normalised; headers are validated up front, pixels as they are read."""
+    """The usable non-test patches of the SEN12MS tree or packed store ``root`` (those in
+    ``subset`` if given), normalised; a tree's headers are validated up front, pixels as they
+    are read."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory")
-    # headers only: a full pixel scan of SEN12MS takes ~30 min on 2 cores; a file broken since
-    # fails with a one-line error naming it when it is read
-    index, absent = select(root, subset, read_pixels=False, workers=workers)
-    usable = index.usable
-    records = [r for r in usable if not is_test(r.patch_id)]
-    if not records:
+    # a tree is validated on headers only: a full pixel scan of SEN12MS takes ~30 min on 2
+    # cores; a file broken since fails with a one-line error naming it when it is read
+    p = open_patches(root, subset, exclude=is_test, normalization=normalization, workers=workers)
+    if not p.ids:
         raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
-    dataset = SEN12MSDataset(root, records, normalization=normalization)
-    return PretrainData(
-        dataset, dataset.ids, len(usable) - len(records), len(absent), len(index.bad)
-    )
+    return PretrainData(p.dataset, p.ids, p.excluded, len(p.absent), p.skipped_bad)
 
 
 def step_seed(*keys: int) -> int:

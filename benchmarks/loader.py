@@ -1,0 +1,225 @@
+"""Loader benchmark: SEN12MS tree vs packed store, and peak RSS against the store's size.
+
+    python benchmarks/loader.py [--scenes 16] [--grid 4] [--size 128] [--repeats 3]
+                                [--rss-small 2000] [--rss-large 20000] [--work DIR]
+
+1. Throughput: a synthetic tree of 128 px patches is packed into a store; a DataLoader
+   (batch 32, random order) over each reads pairs at 0, 1 and 2 workers. A pair is one
+   location's two views of s1s2 at 128 px as pre-training's loader delivers them: s1
+   (VV, VH) and s2 (10 land bands), preprocessed and normalised (the crops and augmentations
+   of the modes run on batches, on the device). pairs/s counts the batches after the first
+   (worker start-up excluded); medians of --repeats runs; ratios within this run.
+2. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
+   batches in random order) from a --rss-small store (a synthetic tree of --rss-size px
+   patches) and a --rss-large one (that tree's files repeated under other scene numbers, as
+   hard links: only the store's size matters here), each in a fresh child process; the peak
+   RSS of the child's main process and of its largest worker (getrusage).
+
+--work keeps the trees and stores in DIR and reuses them on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.splits import is_test
+from sensormoco.data.store import is_store, open_store
+from sensormoco.data.store_dataset import open_patches
+from sensormoco.data.store_pack import pack_sen12ms
+from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+
+
+def pairs_per_second(source: Path, workers: int, samples: int, batch: int, seed: int) -> float:
+    """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on."""
+    dataset = open_patches(source).dataset
+    sampler = RandomSampler(
+        dataset,
+        replacement=True,
+        num_samples=samples,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers)
+    iterator = iter(loader)
+    next(iterator)
+    start, count = time.perf_counter(), 0
+    for item in iterator:
+        count += len(item["index"])
+    return count / (time.perf_counter() - start)
+
+
+def tree_and_store(work: Path, config: SynthConfig) -> tuple[Path, Path, float]:
+    """Synthesise (once) a tree and pack it (once); return both and the pack rate."""
+    name = f"tree_{config.scenes}x{config.grid}x{config.size}"
+    tree, store = work / name, work / f"{name}.store"
+    if not tree.exists():
+        synthesize_sen12ms(tree, config, workers=2)
+    rate = 0.0
+    if not is_store(store):
+        summary = pack_sen12ms(tree, store, workers=2)
+        rate = summary.rows / summary.seconds
+    return tree, store, rate
+
+
+def throughput(args: argparse.Namespace, work: Path) -> None:
+    tree, store, pack_rate = tree_and_store(work, SynthConfig(args.scenes, args.grid, args.size))
+    packed = f"pack (2 workers): {pack_rate:,.0f} patches/s" if pack_rate else "store reused"
+    print(
+        f"\n{len(open_patches(store).ids)} patches of {args.size} px; {packed}; batch "
+        f"{args.batch}; medians of {args.repeats} runs\n"
+    )
+    print("| loader workers | tree pairs/s | store pairs/s | store / tree |")
+    print("|---:|---:|---:|---:|")
+    for workers in (0, 1, 2):
+        rates = {}
+        for source, samples in ((tree, args.tree_samples), (store, args.store_samples)):
+            runs = [
+                pairs_per_second(source, workers, samples, args.batch, seed)
+                for seed in range(args.repeats)
+            ]
+            rates[source] = statistics.median(runs)
+        print(
+            f"| {workers} | {rates[tree]:,.0f} | {rates[store]:,.0f} | "
+            f"{rates[store] / rates[tree]:.1f}x |",
+            flush=True,
+        )
+
+
+def rss_child(store: Path, batches: int, batch: int) -> None:
+    """Pre-training's loading from ``store``; prints peak RSS (KiB) of this process and of
+    its largest loader worker as JSON."""
+    patches = open_patches(store, exclude=is_test)  # what pre-training opens
+    sampler = RandomSampler(
+        patches.dataset, num_samples=batches * batch, generator=torch.Generator().manual_seed(0)
+    )
+    loader = DataLoader(patches.dataset, batch_size=batch, sampler=sampler, num_workers=2)
+    total = 0.0
+    for item in loader:
+        total += float(item["s2"].mean())  # touch the batch as a model would
+    del loader
+    print(
+        json.dumps(
+            {
+                "store": open_store(store).count,
+                "patches": len(patches.ids),
+                "main_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "worker_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            }
+        )
+    )
+
+
+def repeated_tree(base: Path, out: Path, copies: int) -> None:
+    """A tree holding ``base``'s files ``copies`` times under other scene numbers (hard links:
+    instant, no disk); only the store's size matters for memory, not its content."""
+    stage = out.with_name(out.name + ".partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    for path in sorted(base.rglob("*.tif")):
+        pid = PatchId.parse(path.name)
+        sensor = path.parent.name.split("_")[0]
+        for copy in range(copies):
+            twin = PatchId(pid.season, pid.scene + 1000 * copy, pid.patch)
+            target = stage / twin.relpath(sensor)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+    os.replace(stage, out)
+
+
+def peak_rss(args: argparse.Namespace, work: Path) -> None:
+    copies = max(1, args.rss_large // args.rss_small)
+    config = SynthConfig(-(-args.rss_small // 100), 10, args.rss_size)  # 100 patches a scene
+    name = f"rss_{config.scenes}x{config.grid}x{config.size}"
+    base, large_tree = work / name, work / f"{name}_x{copies}"
+    small, large = work / f"{name}.store", work / f"{name}_x{copies}.store"
+    if not base.exists():
+        synthesize_sen12ms(base, config, workers=2)
+    if not large_tree.exists():
+        repeated_tree(base, large_tree, copies)
+    for tree, store in ((base, small), (large_tree, large)):
+        if not is_store(store):
+            pack_sen12ms(tree, store, workers=2)
+    print(
+        f"\npeak RSS, pre-training loading ({args.rss_size} px, 2 workers, "
+        f"{args.rss_batches} batches of {args.rss_batch}); fresh child process each\n"
+    )
+    print(
+        "| store patches | non-test patches | main process MiB | largest worker MiB | "
+        "child (wait4) MiB |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for store in (small, large):
+        command = [
+            sys.executable,
+            __file__,
+            "--rss-child",
+            str(store),
+            "--rss-batches",
+            str(args.rss_batches),
+            "--rss-batch",
+            str(args.rss_batch),
+        ]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        out = child.stdout.read() if child.stdout else ""
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise SystemExit(f"RSS child failed ({child.returncode}): {' '.join(command)}")
+        data = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"| {data['store']:,} | {data['patches']:,} | {data['main_kib'] / 1024:,.0f} | "
+            f"{data['worker_kib'] / 1024:,.0f} | {usage.ru_maxrss / 1024:,.0f} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=16)
+    parser.add_argument("--grid", type=int, default=4)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tree-samples", type=int, default=480, help="pairs per tree run")
+    parser.add_argument("--store-samples", type=int, default=6400, help="pairs per store run")
+    parser.add_argument("--rss-small", type=int, default=2000)
+    parser.add_argument("--rss-large", type=int, default=20000)
+    parser.add_argument("--rss-size", type=int, default=32)
+    parser.add_argument("--rss-batches", type=int, default=100)
+    parser.add_argument("--rss-batch", type=int, default=64)
+    parser.add_argument("--skip-rss", action="store_true", help="throughput only")
+    parser.add_argument("--work", type=Path, help="keep trees and stores here, reuse them")
+    parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.rss_batches, args.rss_batch)
+        return
+    # per-sample tensors are small: torch's intra-op threads only contend for the cores (the
+    # DataLoader sets 1 thread in its workers; this does the same for 0 workers)
+    torch.set_num_threads(1)
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPU(s), load average "
+        f"{os.getloadavg()[0]:.1f} at start"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        throughput(args, work)
+        if not args.skip_rss:
+            peak_rss(args, work)
+
+
+if __name__ == "__main__":
+    main()

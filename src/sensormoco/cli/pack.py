@@ -1,0 +1,96 @@
+"""``sensormoco pack sen12ms ROOT -o STORE [--ids ids.txt]``: pack a tree into a store;
+``sensormoco pack verify STORE``: check a store's arrays against their checksums."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sensormoco import defaults
+from sensormoco.data.store import SKIPPED, open_store
+from sensormoco.data.store_pack import pack_sen12ms
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    help_text = "pack a dataset into a store for fast random access (or verify a store)"
+    parser = subparsers.add_parser("pack", help=help_text, description=help_text)
+    choices = parser.add_subparsers(dest="dataset", metavar="{sen12ms,verify}", required=True)
+    sen12ms = choices.add_parser(
+        "sen12ms",
+        help="pack a SEN12MS tree",
+        description="Pack the usable triplets of a SEN12MS tree (or those of --ids) into a "
+        "store. An interrupted pack resumes when run again with the same inputs; STORE appears "
+        "only when complete. Bad triplets are skipped and listed in STORE/skipped.csv.",
+    )
+    sen12ms.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
+    sen12ms.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="STORE",
+        help="store folder to create (must not exist, or be empty)",
+    )
+    sen12ms.add_argument("--ids", type=Path, metavar="TXT", help="only these patch ids")
+    sen12ms.add_argument(
+        "--index",
+        type=Path,
+        metavar="CSV",
+        help="index.csv to validate with, instead of a header scan of ROOT",
+    )
+    sen12ms.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.SCAN_WORKERS,
+        help="processes reading GeoTIFFs (default: %(default)s = this one)",
+    )
+    sen12ms.set_defaults(func=_pack)
+    verify = choices.add_parser(
+        "verify",
+        help="check a store against its sha256 checksums",
+        description="Validate STORE's manifest and files, then hash every array chunk and "
+        "compare with STORE/checksums.csv (reads the whole store).",
+    )
+    verify.add_argument("store", type=Path, metavar="STORE", help="store folder")
+    verify.set_defaults(func=_verify)
+
+
+def _pack(args: argparse.Namespace) -> int:
+    summary = pack_sen12ms(args.root, args.output, args.ids, args.index, args.workers)
+    bad = sum(summary.skipped.values())
+    if bad or summary.absent:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped.items()))
+        print(
+            f"skipped {bad} bad triplet(s)"
+            + (f" ({kinds})" if kinds else "")
+            + f" and {summary.absent} listed id(s) not in the data; all in "
+            f"{summary.path / SKIPPED}" + (f"; first: {summary.first_problem}" if bad else ""),
+            file=sys.stderr,
+        )
+    resumed = (
+        f"; resumed after {summary.resumed} of {summary.chunks} chunks" if summary.resumed else ""
+    )
+    print(
+        f"packed {summary.rows} patches into {summary.path} ({summary.nbytes / 2**30:.2f} GiB) "
+        f"in {summary.seconds:.1f} s{resumed}"
+    )
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    store = open_store(args.store)
+    problems = store.verify()
+    for problem in problems:
+        print(f"corrupt: {problem}", file=sys.stderr)
+    seconds = time.perf_counter() - start
+    if problems:
+        print(f"{args.store}: {len(problems)} array chunk(s) fail their sha256", file=sys.stderr)
+        return 1
+    print(
+        f"{args.store}: {store.count} patches, {store.manifest['chunks']} chunk(s), every "
+        f"sha256 matches ({seconds:.1f} s)"
+    )
+    return 0

@@ -1,0 +1,314 @@
+"""The packed SEN12MS store: one ``.npy`` file per array, rows in patch-id order, read by
+``os.pread`` (see docs/store.md for the format and why this layout was chosen).
+
+A store is a folder::
+
+    manifest.json    format, version, source, shapes, dtypes, bands, counts, sha256 of the
+                     small files below (checked on open)
+    s1.npy           N x 2 x H x W float32: VV, VH in dB exactly as in the GeoTIFFs (NaN kept)
+    s2.npy           N x 13 x H x W uint16: B1 ... B12, reflectance x 1e4 as in the GeoTIFFs
+    lc.npy           N x 4 x H x W uint16: IGBP, LCCS land cover, land use, surface hydrology
+    igbp.npy         N x 17 float64: IGBP fractions of lc layer 1 (NaN: no valid pixel)
+    ids.txt          row i's patch id on line i
+    footprints.csv   patch_id, crs, left, bottom, right, top per row
+    skipped.csv      patch_id, kind, reason of every triplet left out
+    checksums.csv    sha256 of every array's bytes per chunk of rows (checked by verify())
+
+Opening validates the manifest, every array's header against it and every file's size; the
+array bytes are hashed only by :meth:`Store.verify` (hashing a full SEN12MS store, ~500 GB,
+takes minutes). Every problem is a one-line DataError naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sensormoco.data.bands import S1_BANDS, S2_BANDS
+from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.subset import Footprint
+from sensormoco.errors import DataError
+
+FORMAT = "sensormoco-store"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+IDS = "ids.txt"
+FOOTPRINTS = "footprints.csv"
+SKIPPED = "skipped.csv"
+CHECKSUMS = "checksums.csv"
+SMALL_FILES = (IDS, FOOTPRINTS, SKIPPED, CHECKSUMS)
+LC_LAYERS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
+N_IGBP = 17
+NPY_HEADER_BYTES = 128  # fixed, so packing can rewrite the row count in place
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array of the store: its file, dtype, the shape of one row and its band names."""
+
+    name: str
+    dtype: str  # numpy dtype string, little-endian: "<f4", "<u2", "<f8"
+    row_shape: tuple[int, ...]
+    bands: tuple[str, ...] = ()
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.npy"
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.row_shape)) * np.dtype(self.dtype).itemsize
+
+    def describe(self, rows: int) -> dict[str, Any]:
+        """The manifest's entry for this array with ``rows`` rows."""
+        shape = [rows, *self.row_shape]
+        return {"file": self.file, "dtype": self.dtype, "shape": shape, "bands": list(self.bands)}
+
+
+def array_specs(height: int, width: int) -> dict[str, ArraySpec]:
+    """The arrays of a store of ``height x width`` patches."""
+    return {
+        "s1": ArraySpec("s1", "<f4", (len(S1_BANDS), height, width), S1_BANDS),
+        "s2": ArraySpec("s2", "<u2", (len(S2_BANDS), height, width), S2_BANDS),
+        "lc": ArraySpec("lc", "<u2", (len(LC_LAYERS), height, width), LC_LAYERS),
+        "igbp": ArraySpec("igbp", "<f8", (N_IGBP,)),
+    }
+
+
+def npy_header(spec: ArraySpec, rows: int) -> bytes:
+    """A ``.npy`` (format 1.0) header of exactly NPY_HEADER_BYTES for ``rows`` rows."""
+    shape = (rows, *spec.row_shape)
+    text = repr({"descr": spec.dtype, "fortran_order": False, "shape": shape}).encode("latin1")
+    body = NPY_HEADER_BYTES - len(_NPY_MAGIC) - 2
+    return _NPY_MAGIC + struct.pack("<H", body) + text.ljust(body - 1) + b"\n"
+
+
+def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """Shape, dtype and data offset of a ``.npy`` file, or a DataError naming it."""
+    try:
+        with path.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version != (1, 0):
+                raise ValueError(f"npy format {version}, expected (1, 0)")
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            if fortran:
+                raise ValueError("Fortran order")
+            return tuple(shape), dtype, f.tell()
+    except FileNotFoundError as exc:
+        raise DataError(path, "missing array file of the store", "missing") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"not a store array ({exc})", "unreadable") from exc
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def partial_path(store: str | Path) -> Path:
+    """Where a store is built before it is renamed into place: ``STORE.partial``."""
+    store = Path(store)
+    return store.with_name(store.name + ".partial")
+
+
+def is_store(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+class Store:
+    """An opened, validated store. Rows are read with ``os.pread`` through descriptors opened
+    lazily per process (a pickled Store carries none), so DataLoader workers and DDP ranks
+    share the page cache and no process maps the arrays."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], ids: list[PatchId]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.ids = ids
+        self.count = len(ids)
+        self.height, self.width = int(manifest["height"]), int(manifest["width"])
+        self.specs = array_specs(self.height, self.width)
+        self._fds: dict[str, int] = {}
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_fds"] = {}  # descriptors belong to the process that opened them
+        return state
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_pid", None) == os.getpid():
+            for fd in self._fds.values():
+                os.close(fd)
+        self._fds = {}
+
+    def _fd(self, name: str) -> int:
+        if self._pid != os.getpid():  # a forked worker: close its copies, open its own
+            for fd in self._fds.values():
+                with suppress(OSError):
+                    os.close(fd)
+            self._fds, self._pid = {}, os.getpid()
+        if name not in self._fds:
+            self._fds[name] = os.open(self.path / self.specs[name].file, os.O_RDONLY)
+        return self._fds[name]
+
+    def read(self, name: str, row: int) -> np.ndarray:
+        """Row ``row`` of array ``name`` (read-only, shape ``specs[name].row_shape``)."""
+        spec = self.specs[name]
+        if not 0 <= row < self.count:
+            raise IndexError(f"row {row} out of range for a store of {self.count}")
+        offset = NPY_HEADER_BYTES + row * spec.row_bytes
+        data = os.pread(self._fd(name), spec.row_bytes, offset)
+        if len(data) != spec.row_bytes:
+            raise DataError(self.path / spec.file, f"row {row} is cut short (truncated?)")
+        return np.frombuffer(data, spec.dtype).reshape(spec.row_shape)
+
+    def array(self, name: str) -> np.memmap[Any, np.dtype[Any]]:
+        """The whole array ``name`` memory-mapped read-only (for bulk work, not for loaders)."""
+        spec = self.specs[name]
+        return np.memmap(
+            self.path / spec.file, spec.dtype, "r", NPY_HEADER_BYTES, (self.count, *spec.row_shape)
+        )
+
+    def footprints(self) -> list[Footprint]:
+        """Where each row lies, in row order."""
+        rows = _read_csv(self.path / FOOTPRINTS)
+        try:
+            return [
+                Footprint(
+                    PatchId.parse(r["patch_id"]),
+                    r["crs"],
+                    (float(r["left"]), float(r["bottom"]), float(r["right"]), float(r["top"])),
+                )
+                for r in rows
+            ]
+        except (KeyError, ValueError) as exc:
+            raise DataError(self.path / FOOTPRINTS, f"malformed row ({exc})") from exc
+
+    def igbp_fractions(self) -> dict[PatchId, np.ndarray]:
+        """IGBP 17-vectors of the rows that have one (for data/labels.py's label_rows)."""
+        fractions = np.asarray(self.array("igbp"))  # N x 17
+        return {
+            pid: fractions[i].copy()
+            for i, pid in enumerate(self.ids)
+            if not np.isnan(fractions[i, 0])
+        }
+
+    def skipped(self) -> dict[PatchId, str]:
+        """Patch id -> kind of every triplet the pack left out."""
+        return {PatchId.parse(r["patch_id"]): r["kind"] for r in _read_csv(self.path / SKIPPED)}
+
+    def verify(self) -> list[str]:
+        """Hash every array chunk and compare with checksums.csv; one line per mismatch."""
+        problems = []
+        for row in _read_csv(self.path / CHECKSUMS):
+            first, rows = int(row["first_row"]), int(row["rows"])
+            for name, spec in self.specs.items():
+                fd = self._fd(name)
+                digest = hashlib.sha256()
+                offset, end = NPY_HEADER_BYTES + first * spec.row_bytes, rows * spec.row_bytes
+                for start in range(0, end, 1 << 24):
+                    digest.update(os.pread(fd, min(1 << 24, end - start), offset + start))
+                if digest.hexdigest() != row[name]:
+                    problems.append(
+                        f"{self.path / spec.file}: rows {first}-{first + rows - 1} "
+                        "do not match their sha256 (corrupt)"
+                    )
+        return problems
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read ({exc})") from exc
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    file = path / MANIFEST
+    if not file.is_file():
+        if partial_path(path).is_dir():
+            raise DataError(
+                path,
+                "an interrupted pack, not a store yet: run the same "
+                "`sensormoco pack` again to finish it",
+                "missing",
+            )
+        raise DataError(file, "missing: not a packed store", "missing")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(file, f"unreadable store manifest ({exc})", "unreadable") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(file, f"not a {FORMAT} manifest", "format")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise DataError(
+            file,
+            f"format version {manifest.get('version')}, this sensormoco "
+            f"reads version {FORMAT_VERSION}",
+            "format",
+        )
+    return manifest
+
+
+def _check_arrays(path: Path, manifest: Mapping[str, Any], count: int) -> None:
+    specs = array_specs(int(manifest["height"]), int(manifest["width"]))
+    if sorted(manifest["arrays"]) != sorted(specs):
+        raise DataError(
+            path / MANIFEST,
+            f"arrays {sorted(manifest['arrays'])}, expected {sorted(specs)}",
+            "format",
+        )
+    for spec in specs.values():
+        file = path / spec.file
+        shape, dtype, offset = read_npy_header(file)
+        expected = (count, *spec.row_shape)
+        if shape != expected or dtype != np.dtype(spec.dtype) or offset != NPY_HEADER_BYTES:
+            raise DataError(
+                file, f"holds {dtype} {shape}, the manifest says {spec.dtype} {expected}", "shape"
+            )
+        size, want = file.stat().st_size, offset + count * spec.row_bytes
+        if size != want:
+            raise DataError(file, f"{size} bytes, expected {want} (truncated?)", "truncated")
+
+
+def open_store(path: str | Path) -> Store:
+    """Open and validate a store: manifest, array headers and sizes, small files' sha256."""
+    path = Path(path)
+    manifest = _load_manifest(path)
+    try:
+        count, sums = int(manifest["count"]), manifest["sha256"]
+        _check_arrays(path, manifest, count)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(path / MANIFEST, f"malformed store manifest ({exc!r})", "format") from exc
+    for name in SMALL_FILES:
+        file = path / name
+        if not file.is_file():
+            raise DataError(file, "missing file of the store", "missing")
+        if sha256_file(file) != sums.get(name):
+            raise DataError(file, "does not match its sha256 in the manifest (corrupt)", "corrupt")
+    try:
+        ids = [PatchId.parse(line) for line in (path / IDS).read_text("utf-8").splitlines()]
+    except ValueError as exc:
+        raise DataError(path / IDS, str(exc)) from exc
+    if len(ids) != count:
+        raise DataError(path / IDS, f"{len(ids)} ids, the manifest says {count}", "shape")
+    return Store(path, manifest, ids)
