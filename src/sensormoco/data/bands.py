@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sensormoco.atomic import atomic_write_text
 from sensormoco.errors import DataError
 
@@ -102,6 +104,16 @@ class Normalization:
         return Normalization(
             tuple(bands), tuple(self.mean[i] for i in idx), tuple(self.std[i] for i in idx)
         )
+
+    def apply_(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`apply` in place on a float32 numpy array (C, H, W): the same correctly rounded
+        float32 operations, so the same bits, without torch (e.g. in DataLoader workers)."""
+        if x.shape[-3] != len(self.bands):
+            raise ValueError(f"expected {len(self.bands)} channels, got shape {tuple(x.shape)}")
+        mean = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)  # C x 1 x 1
+        std = np.asarray(self.std, np.float32).reshape(-1, 1, 1)  # C x 1 x 1
+        out: np.ndarray = np.divide(np.subtract(x, mean, out=x), std, out=x)
+        return out
 
     def apply(self, x: Tensor) -> Tensor:
         """Standardise ``x`` of shape (C, H, W) or (N, C, H, W) with C = len(bands)."""

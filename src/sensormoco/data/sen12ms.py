@@ -233,19 +233,27 @@ def mark_odd_sizes(records: Iterable[PatchRecord], root: Path) -> tuple[int, int
     return common
 
 
-def preprocess_s1(data: np.ndarray) -> tuple[np.ndarray, int]:
-    """SEN12MS's own S1 handling: nan_to_num, then clip to [-25, 0] dB; returns the data and
-    how many pixels were non-finite."""
-    nonfinite = int(np.count_nonzero(~np.isfinite(data)))
+def clean_s1_(data: np.ndarray) -> np.ndarray:
+    """SEN12MS's own S1 rule, in place on float32 dB: nan_to_num, then clip to [-25, 0]."""
     low, high = defaults.S1_CLIP_DB
-    out = np.nan_to_num(data.astype(np.float32, copy=False), nan=0.0, posinf=high, neginf=low)
-    return np.clip(out, low, high), nonfinite
+    np.nan_to_num(data, copy=False, nan=0.0, posinf=high, neginf=low)
+    return np.clip(data, low, high, out=data)
+
+
+def clip_s2_(data: np.ndarray) -> np.ndarray:
+    """S2 reflectance x 1e4 (float32) clipped to [0, 10000], in place."""
+    return np.clip(data, *defaults.S2_CLIP, out=data)
+
+
+def preprocess_s1(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`clean_s1_` on a float32 copy of ``data``; also how many pixels were non-finite."""
+    nonfinite = int(np.count_nonzero(~np.isfinite(data)))
+    return clean_s1_(data.astype(np.float32, copy=True)), nonfinite
 
 
 def preprocess_s2(data: np.ndarray) -> np.ndarray:
     """S2 reflectance x 1e4 as float32, clipped to [0, 10000]."""
-    low, high = defaults.S2_CLIP
-    return np.clip(data.astype(np.float32), low, high)
+    return clip_s2_(data.astype(np.float32))
 
 
 def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:

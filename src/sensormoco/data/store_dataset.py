@@ -26,7 +26,7 @@ from sensormoco.data.bands import (
 )
 from sensormoco.data.dataset import SEN12MSDataset
 from sensormoco.data.index import build_index, read_index_csv, restrict
-from sensormoco.data.sen12ms import PatchId, read_id_list
+from sensormoco.data.sen12ms import PatchId, clean_s1_, clip_s2_, read_id_list
 from sensormoco.data.store import Store, is_store, open_store
 
 
@@ -60,9 +60,6 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         self._s2_runs = _runs([S2_BANDS.index(b) for b in self.s2_bands])
         self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
         self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
-        self._stats = None
-        if self.norm_s1 is not None and self.norm_s2 is not None:
-            self._stats = (_stats(self.norm_s1), _stats(self.norm_s2))
         self.with_lc = with_lc
         self.targets: list[Tensor] | None = None
         if targets is not None:
@@ -81,12 +78,10 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         row = int(self.rows[index])
         s1, s2 = self._s1(row), self._s2(row)  # C1 x H x W, C2 x H x W
-        if self._stats is not None:
-            # Normalization.apply's float32 (x - mean) / std, in place, in numpy: the same
-            # correctly rounded operations (so the same bits) without torch's intra-op threads
-            (m1, d1), (m2, d2) = self._stats
-            np.divide(np.subtract(s1, m1, out=s1), d1, out=s1)
-            np.divide(np.subtract(s2, m2, out=s2), d2, out=s2)
+        if self.norm_s1 is not None and self.norm_s2 is not None:
+            # in numpy, without torch's intra-op threads; the same bits as Normalization.apply
+            self.norm_s1.apply_(s1)
+            self.norm_s2.apply_(s2)
         sample = {
             "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(s2),
@@ -99,12 +94,8 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         return sample
 
     def _s1(self, row: int) -> np.ndarray:
-        """S1 bands of ``row`` in dB: sen12ms.preprocess_s1 (nan_to_num, clip), in place."""
-        low, high = defaults.S1_CLIP_DB
-        data: np.ndarray = self.store.read("s1", row)[self._s1_index]  # C1 x H x W, a copy
-        np.nan_to_num(data, copy=False, nan=0.0, posinf=high, neginf=low)
-        np.clip(data, low, high, out=data)
-        return data
+        """S1 bands of ``row`` in dB after SEN12MS's rule (sen12ms.clean_s1_)."""
+        return clean_s1_(self.store.read("s1", row)[self._s1_index])  # C1 x H x W, a copy
 
     def _s2(self, row: int) -> np.ndarray:
         """S2 bands of ``row`` as float32: sen12ms.preprocess_s2 (clip), band runs cast once."""
@@ -112,8 +103,7 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         data = np.empty((len(self.s2_bands), *raw.shape[1:]), np.float32)  # C2 x H x W
         for start, stop, first in self._s2_runs:
             data[start:stop] = raw[first : first + stop - start]
-        np.clip(data, *defaults.S2_CLIP, out=data)
-        return data
+        return clip_s2_(data)
 
 
 def _runs(indices: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -125,12 +115,6 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int, int]]:
         else:
             runs.append((position, position + 1, value))
     return runs
-
-
-def _stats(norm: Normalization) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std in float32, as Normalization.apply makes them for float32 input."""
-    mean = np.asarray(norm.mean, np.float32).reshape(-1, 1, 1)  # C x 1 x 1
-    return mean, np.asarray(norm.std, np.float32).reshape(-1, 1, 1)  # C x 1 x 1
 
 
 @dataclass(frozen=True)
