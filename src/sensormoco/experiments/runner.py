@@ -7,6 +7,7 @@ again from the start (it is cheap next to pre-training).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -82,15 +83,34 @@ def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalCo
     return EvalConfig(encoder=encoder, variant="moco", epochs=epochs, **common)
 
 
-def run_experiment(
-    exp: Experiment, out: str | Path, progress: Progress = print, data: str | None = None
-) -> dict[str, Any]:
-    """Run every cell of ``exp`` not yet finished under ``out``; returns
-    ``{"pretrain": {name: summary}, "eval": {name: metrics}}`` (absent: cells that do not fit)."""
-    out = Path(out)
+def lazy_labelled(exp: Experiment, root: str) -> Callable[[], LabelledSEN12MS]:
+    """The experiment's labelled SEN12MS, loaded on first call and shared afterwards (the
+    evaluation cells and the report's embedding map read the same scan and pixel cache)."""
+    return functools.cache(
+        lambda: load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction)
+    )
+
+
+def _root(exp: Experiment, out: Path, data: str | None) -> str:
     root = data or exp.data
     if root is None:
         raise DataError(out, "no data: give `data:` in the experiment file or --data")
+    return root
+
+
+def run_experiment(
+    exp: Experiment,
+    out: str | Path,
+    progress: Progress = print,
+    data: str | None = None,
+    labelled: Callable[[], LabelledSEN12MS] | None = None,
+) -> dict[str, Any]:
+    """Run every cell of ``exp`` not yet finished under ``out``; returns
+    ``{"pretrain": {name: summary}, "eval": {name: metrics}}`` (absent: cells that do not fit).
+    ``labelled`` provides the evaluation data (default: :func:`lazy_labelled`)."""
+    out = Path(out)
+    root = _root(exp, out, data)
+    labelled = labelled or lazy_labelled(exp, root)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "experiment.yaml",
                       yaml.safe_dump(asdict(exp) | {"data": root}, sort_keys=False))  # fmt: skip
@@ -99,7 +119,6 @@ def run_experiment(
     results: dict[str, Any] = {"pretrain": {}, "eval": {}}
     for pre in pre_cells.values():
         results["pretrain"][pre.name] = run_pretrain_cell(exp, pre, root, out, progress)
-    labelled: LabelledSEN12MS | None = None
     cells = [c for c in exp.eval_cells() if _fits(exp, c, pre_cells)]
     for i, cell in enumerate(cells, 1):
         run = eval_dir(out, cell)
@@ -107,11 +126,9 @@ def run_experiment(
             progress(f"evaluate [{i}/{len(cells)}] {cell.name}: cached")
             results["eval"][cell.name] = json.loads((run / "metrics.json").read_text())
             continue
-        if labelled is None:
-            labelled = load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction)
         progress(f"evaluate [{i}/{len(cells)}] {cell.name}")
         config = eval_config(exp, cell, out, root)
-        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled)
+        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled())
     results["seconds"] = round(time.perf_counter() - start, 1)
     return results
 
@@ -120,13 +137,6 @@ def run_and_report(
     exp: Experiment, out: str | Path, progress: Progress = print, data: str | None = None
 ) -> Path:
     """Run the matrix (:func:`run_experiment`), then write its table, figures and report.md."""
-    results = run_experiment(exp, out, progress, data)
-    root = str(data or exp.data)
-    loaded: list[LabelledSEN12MS] = []
-
-    def labelled() -> LabelledSEN12MS:
-        if not loaded:
-            loaded.append(load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction))
-        return loaded[0]
-
+    labelled = lazy_labelled(exp, _root(exp, Path(out), data))
+    results = run_experiment(exp, out, progress, data, labelled)
     return write_report(exp, results, out, labelled)
