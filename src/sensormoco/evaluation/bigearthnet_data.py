@@ -9,6 +9,7 @@ val with the run's seed. Inputs are standardised with the published BigEarthNet 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +72,12 @@ class LabelledBigEarthNet:
         val = [r.s2_name for r in self.parts["val"]]
         return (train, val) if size is None else draw_budget(train, val, size, seed)
 
+    @functools.cached_property
+    def by_name(self) -> dict[str, BigEarthNetRecord]:
+        return {r.s2_name: r for part in self.parts.values() for r in part}
+
     def tensors(self, ids: Sequence[Any]) -> Tensors:
-        by_name = {r.s2_name: r for part in self.parts.values() for r in part}
+        by_name = self.by_name
         todo = [name for name in ids if name not in self.cache]
         dataset = BigEarthNetDataset([by_name[n] for n in todo], self.scheme,
                                      normalization=self.normalization)  # fmt: skip
