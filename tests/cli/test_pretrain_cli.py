@@ -172,6 +172,8 @@ def test_two_process_cpu_ddp_fills_the_queue_from_both_ranks(
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["world_size"], summary["global_batch"], summary["steps"]) == (2, 16, 3)
     state = _weights(out)["state_dict"]
-    assert int(state["moco.queue_ptr"]) == 3 * 16  # 8 keys per step from each of 2 ranks
-    filled = state["moco.queue"][:, :48]  # D x 48, keys of 3 steps x 2 ranks
+    # cross-sensor negatives: a segment of 32 per key sensor; each step each of the 2 ranks
+    # sends 4 S1 and 4 S2 keys, so after 3 steps each segment holds 3 x 2 x 4 = 24 keys
+    assert state["moco.queue_ptr"].tolist() == [24, 24]
+    filled = torch.cat([state["moco.queue"][:, :24], state["moco.queue"][:, 32:56]], 1)  # D x 48
     assert torch.allclose(filled.norm(dim=0), torch.ones(48), atol=1e-4)

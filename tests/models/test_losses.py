@@ -50,6 +50,28 @@ def test_info_nce_matches_loop_reference_and_logits_layout() -> None:
     torch.testing.assert_close(logits[:, 1:], q @ queue / 0.2)
 
 
+def test_grouped_info_nce_contrasts_each_row_with_its_group_only() -> None:
+    gen = torch.Generator().manual_seed(1)
+    q = F.normalize(torch.randn(4, 3, generator=gen), dim=1)
+    k = F.normalize(torch.randn(4, 3, generator=gen), dim=1)
+    queue = F.normalize(torch.randn(3, 6, generator=gen), dim=0)  # groups: columns 0-2, 3-5
+    group = torch.tensor([1, 0, 0, 1])
+    loss, logits = info_nce(q, k, queue, 0.2, group, groups=2)
+    assert logits.shape == (4, 4)
+    expected = 0.0
+    for i, g in enumerate(group.tolist()):
+        segment = queue[:, 3 * g : 3 * g + 3]  # D x 3
+        expected += info_nce(q[i : i + 1], k[i : i + 1], segment, 0.2)[0].item() / 4
+        torch.testing.assert_close(logits[i, 1:], q[i] @ segment / 0.2)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="key_group is needed exactly when groups > 1"):
+        info_nce(q, k, queue, 0.2, groups=2)
+    with pytest.raises(ValueError, match=r"group indices in \[0, 2\)"):
+        info_nce(q, k, queue, 0.2, torch.tensor([0, 1, 2, 0]), groups=2)
+    with pytest.raises(ValueError, match="positive divisor of the queue size 6"):
+        info_nce(q, k, queue, 0.2, group, groups=4)
+
+
 def test_info_nce_refuses_bad_shapes_and_temperature() -> None:
     q = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="q and k must both be N x D"):

@@ -104,6 +104,42 @@ def test_queue_size_must_be_a_multiple_of_the_global_batch() -> None:
     assert int(moco.queue_ptr) == 0
 
 
+def test_grouped_queue_keeps_each_key_in_its_groups_segment() -> None:
+    moco = _moco(queue_size=8, queue_groups=2)  # segments: columns 0-3 (group 0), 4-7 (group 1)
+    assert moco.queue_ptr.tolist() == [0, 0]
+    keys = _keys(6)
+    group = torch.tensor([0, 1, 1, 0, 1, 1])  # two keys of group 0, four of group 1
+    moco._dequeue_and_enqueue(keys, group)
+    torch.testing.assert_close(moco.queue[:, 0:2], keys[[0, 3]].T)
+    torch.testing.assert_close(moco.queue[:, 4:8], keys[[1, 2, 4, 5]].T)
+    assert moco.queue_ptr.tolist() == [2, 0]  # group 1 filled its segment and wrapped
+    more = _keys(2, offset=100)
+    moco._dequeue_and_enqueue(more, torch.tensor([1, 1]))
+    torch.testing.assert_close(moco.queue[:, 4:6], more.T)  # the oldest group-1 keys replaced
+    torch.testing.assert_close(moco.queue[:, 0:2], keys[[0, 3]].T)  # group 0 untouched
+    with pytest.raises(ValueError, match="overflow its queue segment of 4"):
+        moco._dequeue_and_enqueue(_keys(5), torch.ones(5, dtype=torch.long))
+
+
+def test_grouped_forward_contrasts_with_the_keys_group_and_needs_groups() -> None:
+    moco = _moco(queue_size=8, queue_groups=2)
+    x = torch.randn(4, 2, 32, 32)
+    group = torch.tensor([0, 1, 0, 1])
+    out = moco(x, x + 0.1 * torch.randn_like(x), group)
+    assert out.logits.shape == (4, 1 + 4)
+    assert moco.queue_ptr.tolist() == [2, 2]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 keys enter the float32 queue
+        moco(x, x, group)
+    assert moco.queue_ptr.tolist() == [0, 0]
+    assert moco.queue.dtype == torch.float32
+    with pytest.raises(ValueError, match="key_group is needed exactly when the queue has groups"):
+        moco(x, x)
+    with pytest.raises(ValueError, match="key_group is needed exactly"):
+        _moco()(x, x, group)
+    with pytest.raises(ValueError, match="queue_groups must divide the queue size 8"):
+        _moco(queue_size=8, queue_groups=3)
+
+
 def test_local_shuffle_returns_keys_in_input_order() -> None:
     moco = _moco().eval()  # eval: a key does not depend on its batch
     x_k = torch.randn(4, 2, 32, 32)

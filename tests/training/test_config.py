@@ -37,6 +37,22 @@ def test_auto_augmentation_follows_the_mode() -> None:
     assert load_config("paper", {"mode": "fusion-all"}).augment == "paper"
 
 
+def test_auto_negatives_are_cross_sensor_for_sensor_pairs_only() -> None:
+    for mode in ("sensor-pairs", "sensor-pairs-augment"):
+        c = load_config("cpu-small", {"mode": mode})
+        assert (c.negatives, c.queue_groups) == ("cross-sensor", 2)
+    c = load_config("cpu-small", {"mode": "fusion-all"})
+    assert (c.negatives, c.queue_groups) == ("shared", 1)
+    shared = load_config("cpu-small", {"mode": "sensor-pairs", "negatives": "shared"})
+    assert shared.queue_groups == 1
+    with pytest.raises(ValueError, match="cross-sensor needs a sensor-pair mode"):
+        load_config("cpu-small", {"mode": "fusion-all", "negatives": "cross-sensor"})
+    # each of the two segments must take whole global batches
+    message = r"x 2 queue segments \(cross-sensor\); try queue_size 128"
+    with pytest.raises(ValueError, match=message):
+        load_config(None, {"mode": "sensor-pairs", "batch_size": 32, "queue_size": 96})
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_files_equal_the_presets_loaded_by_name(name: str) -> None:
     by_file = load_config(CONFIGS / f"{name}.yaml", {"mode": "fusion-partial"})

@@ -7,7 +7,7 @@ import torch
 
 from sensormoco.data.augment import Augmentation
 from sensormoco.models.adapters import FUSION_BANDS
-from sensormoco.training.views import MODES, encoder_bands, make_views
+from sensormoco.training.views import KEY_SENSORS, MODES, encoder_bands, make_views
 
 N, SIZE = 12, 16
 
@@ -37,8 +37,8 @@ def _preset(mode: str) -> str:
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "augment"])
 def test_each_query_is_paired_with_its_own_location(mode: str) -> None:
     torch.manual_seed(0)
-    q, k = make_views(_batch(), mode, Augmentation(_preset(mode), SIZE),
-                      generator=torch.Generator().manual_seed(1))  # fmt: skip
+    q, k, _ = make_views(_batch(), mode, Augmentation(_preset(mode), SIZE),
+                         generator=torch.Generator().manual_seed(1))  # fmt: skip
     assert q.shape == k.shape == (N, len(FUSION_BANDS), SIZE, SIZE)
     for i, (qs, ks) in enumerate(zip(_sources(q), _sources(k), strict=True)):
         for s2, s1 in (qs, ks):
@@ -47,15 +47,18 @@ def test_each_query_is_paired_with_its_own_location(mode: str) -> None:
             assert (s2, s1) != (None, None)
 
 
-def test_sensor_pairs_swap_half_the_batch() -> None:
-    q, k = make_views(_batch(), "sensor-pairs", Augmentation("none", SIZE),
-                      generator=torch.Generator().manual_seed(2))  # fmt: skip
+def test_sensor_pairs_swap_half_the_batch_and_name_each_key_sensor() -> None:
+    q, k, key_sensor = make_views(_batch(), "sensor-pairs", Augmentation("none", SIZE),
+                                  generator=torch.Generator().manual_seed(2))  # fmt: skip
     q_src, k_src = _sources(q), _sources(k)
     optical_queries = [s2 is not None and s1 is None for s2, s1 in q_src]
     assert sum(optical_queries) == N // 2
     for (qs2, qs1), (ks2, ks1) in zip(q_src, k_src, strict=True):
         assert (qs2 is None) != (ks2 is None)
         assert (qs1 is None) != (ks1 is None)
+    assert key_sensor is not None
+    sensors = [KEY_SENSORS[i] for i in key_sensor.tolist()]
+    assert sensors == ["s2" if s2 is not None else "s1" for s2, _ in k_src]
 
 
 def test_sensor_pairs_share_the_crop_window() -> None:
@@ -65,19 +68,20 @@ def test_sensor_pairs_share_the_crop_window() -> None:
         "s2": pattern.expand(N, 10, 24, 24).clone(),
         "s1": pattern.expand(N, 2, 24, 24).clone(),
     }
-    q, k = make_views(batch, "sensor-pairs-augment", Augmentation("aug1", SIZE))
+    q, k, _ = make_views(batch, "sensor-pairs-augment", Augmentation("aug1", SIZE))
     # whichever sensor each view holds, both show the same window of the same pattern
     torch.testing.assert_close(
         q.sum(1) / q.abs().sum(1).clamp_min(1e-9), k.sum(1) / k.abs().sum(1).clamp_min(1e-9)
     )
-    q2, k2 = make_views(
+    q2, k2, _ = make_views(
         batch, "sensor-pairs-augment", Augmentation("aug1", SIZE), same_window=False
     )
     assert not torch.allclose(q2.sum(1), k2.sum(1))
 
 
 def test_fusion_partial_has_equal_shares_and_same_choice_in_both_views() -> None:
-    q, k = make_views(_batch(), "fusion-partial", Augmentation("aug1", SIZE))
+    q, k, key_sensor = make_views(_batch(), "fusion-partial", Augmentation("aug1", SIZE))
+    assert key_sensor is None
     q_kinds = [(s2 is not None, s1 is not None) for s2, s1 in _sources(q)]
     assert q_kinds == [(s2 is not None, s1 is not None) for s2, s1 in _sources(k)]
     assert sorted(q_kinds).count((True, True)) == N // 3
@@ -86,7 +90,7 @@ def test_fusion_partial_has_equal_shares_and_same_choice_in_both_views() -> None
 
 @pytest.mark.parametrize(("input_", "channels"), [("s1", 2), ("s2", 10), ("s1s2", 12)])
 def test_augment_mode_uses_the_chosen_input(input_: str, channels: int) -> None:
-    q, k = make_views(_batch(), "augment", Augmentation("aug2", SIZE), input_=input_)
+    q, k, _ = make_views(_batch(), "augment", Augmentation("aug2", SIZE), input_=input_)
     assert q.shape == k.shape == (N, channels, SIZE, SIZE)
     assert len(encoder_bands("augment", input_)) == channels
 

@@ -28,6 +28,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--batch-size": ("batch_size", int, "batch size per process"),
     "--crop-size": ("crop_size", int, "crop size in pixels"),
     "--queue-size": ("queue_size", int, "negative keys (a multiple of the global batch)"),
+    "--negatives": ("negatives", str, "shared, cross-sensor or auto (sensor pairs: cross)"),
     "--lr": ("lr", float, "learning rate"),
     "--seed": ("seed", int, "seed"),
     "--subset": ("subset", str, "ids.txt restricting the patches (test scenes never enter)"),

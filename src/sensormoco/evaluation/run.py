@@ -156,7 +156,9 @@ def _test_scores(config: EvalConfig, loaded: Loaded, train: Tensors, val: Tensor
                  f"val_{SELECT_BY[label]}": result.best_score}  # fmt: skip
 
 
-def _retrieval(loaded: Loaded, test: Tensors, batch_size: int) -> dict[str, float] | None:
+def cross_modal_retrieval(
+    loaded: Loaded, test: Tensors, batch_size: int
+) -> dict[str, float] | None:
     """Cross-modal recall@k on the test set for networks that take either sensor alone."""
     if tuple(loaded.features.bands) != FUSION_BANDS:
         return None
@@ -200,7 +202,7 @@ def run_evaluation(
         loaded = load_variant(config.variant, config.input, config.backbone, config.encoder,
                               expected, seed)  # fmt: skip
         if retrieval is None:
-            retrieval = _retrieval(loaded, test, config.batch_size)
+            retrieval = cross_modal_retrieval(loaded, test, config.batch_size)
         torch.manual_seed(seed)
         test_scores, facts = _test_scores(config, loaded, train, val, test, k, seed)
         target = test.target(label)

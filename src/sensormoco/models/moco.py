@@ -70,7 +70,7 @@ def build_encoder(
 
 class MoCoOutput(NamedTuple):
     loss: Tensor  # scalar InfoNCE
-    logits: Tensor  # N x (1+K), positive first, already divided by T
+    logits: Tensor  # N x (1 + K / queue_groups), positive first, already divided by T
     labels: Tensor  # N, all zeros
     keys: Tensor  # N x D, this rank's normalised keys (unshuffled)
 
@@ -80,10 +80,18 @@ class MoCo(nn.Module):
 
     ``queue`` (D x K, normalised columns) and ``queue_ptr`` are buffers: checkpointed, moved
     with the module. Keys from every rank enter the queue, so K must be a multiple of the
-    global batch (local batch x world size). With ``shuffle_bn`` keys are computed on a batch
-    shuffled across ranks (on one process a local permutation, which alone does not change BN
-    statistics); ``bn_splits`` > 1 computes both encoders on that many sub-batches per process,
-    so BN statistics of a query and its key come from different samples even on one process.
+    global batch (local batch x world size).
+
+    With ``queue_groups`` G > 1 the queue is G segments of K / G keys, one per key group (e.g.
+    the key's sensor): each key enters its group's segment, and a query contrasts only with
+    the segment of its own key's group. For sensor pairs this keeps every negative in the
+    positive's sensor, so the loss ranks locations and cannot be lowered by telling sensors
+    apart (as CMC's one memory bank per view, Tian et al. 2020).
+
+    With ``shuffle_bn`` keys are computed on a batch shuffled across ranks (on one process a
+    local permutation, which alone does not change BN statistics); ``bn_splits`` > 1 computes
+    both encoders on that many sub-batches per process, so BN statistics of a query and its key
+    come from different samples even on one process.
     """
 
     queue: Tensor
@@ -97,6 +105,7 @@ class MoCo(nn.Module):
         temperature: float = defaults.MOCO_TEMPERATURE,
         shuffle_bn: bool = True,
         bn_splits: int = defaults.MOCO_BN_SPLITS,
+        queue_groups: int = 1,
     ) -> None:
         super().__init__()
         if queue_size < 1:
@@ -107,6 +116,10 @@ class MoCo(nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature}")
         if bn_splits < 1:
             raise ValueError(f"bn_splits must be at least 1, got {bn_splits}")
+        if queue_groups < 1 or queue_size % queue_groups:
+            raise ValueError(f"queue_groups must divide the queue size {queue_size} into equal "
+                             f"segments, got {queue_groups}")  # fmt: skip
+        self.queue_groups = queue_groups
         self.momentum = momentum
         self.temperature = temperature
         self.shuffle_bn = shuffle_bn
@@ -118,7 +131,8 @@ class MoCo(nn.Module):
 
         queue = F.normalize(torch.randn(encoder.out_dim, queue_size), dim=0)  # D x K
         self.register_buffer("queue", queue)
-        self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+        # one write position per segment (a single one without groups)
+        self.register_buffer("queue_ptr", torch.zeros(queue_groups, dtype=torch.long))
 
     @property
     def queue_size(self) -> int:
@@ -141,24 +155,43 @@ class MoCo(nn.Module):
         return torch.cat([encoder(part) for part in x.chunk(self.bn_splits)])  # N x D
 
     @torch.no_grad()
-    def _dequeue_and_enqueue(self, keys: Tensor) -> None:
-        """Replace the oldest keys by the keys of every rank (N x D each), in rank order."""
+    def _dequeue_and_enqueue(self, keys: Tensor, key_group: Tensor | None = None) -> None:
+        """Replace the oldest keys by the keys of every rank (N x D each), in rank order; with
+        groups, each key replaces the oldest of its group's segment."""
         keys = distributed.gather_all(keys)  # (world x N) x D
-        batch = keys.shape[0]
-        self._check_batch(batch)
-        ptr = int(self.queue_ptr)
-        self.queue[:, ptr : ptr + batch] = keys.T  # D x (world x N)
-        self.queue_ptr[0] = (ptr + batch) % self.queue_size
+        if key_group is None:
+            batch = keys.shape[0]
+            self._check_batch(batch)
+            ptr = int(self.queue_ptr)
+            self.queue[:, ptr : ptr + batch] = keys.T  # D x (world x N)
+            self.queue_ptr[0] = (ptr + batch) % self.queue_size
+            return
+        key_group = distributed.gather_all(key_group)  # world x N
+        size = self.queue_size // self.queue_groups
+        for g in range(self.queue_groups):
+            new = keys[key_group == g]  # M x D
+            if new.shape[0] > size:
+                raise ValueError(f"{new.shape[0]} keys of group {g} in one step overflow its "
+                                 f"queue segment of {size}; use a larger queue_size")  # fmt: skip
+            ptr = int(self.queue_ptr[g])
+            offsets = torch.arange(new.shape[0], device=keys.device)  # M
+            self.queue[:, g * size + (ptr + offsets) % size] = new.T.to(self.queue.dtype)  # D x M
+            self.queue_ptr[g] = (ptr + new.shape[0]) % size
 
-    def forward(self, x_q: Tensor, x_k: Tensor) -> MoCoOutput:
-        """Queries ``x_q`` and their positive keys ``x_k``, both N x C x H x W."""
+    def forward(self, x_q: Tensor, x_k: Tensor, key_group: Tensor | None = None) -> MoCoOutput:
+        """Queries ``x_q`` and their positive keys ``x_k``, both N x C x H x W; ``key_group``
+        (N,) is each key's group, given exactly when the queue has groups."""
         if x_q.shape[0] != x_k.shape[0]:
             raise ValueError(f"x_q and x_k batch sizes differ: {x_q.shape[0]} != {x_k.shape[0]}")
         if x_q.shape[0] % self.bn_splits != 0:
             raise ValueError(
                 f"batch size {x_q.shape[0]} is not a multiple of bn_splits {self.bn_splits}"
             )
-        self._check_batch(x_q.shape[0] * distributed.world_size())
+        if (key_group is None) != (self.queue_groups == 1):
+            raise ValueError(f"key_group is needed exactly when the queue has groups "
+                             f"(queue_groups = {self.queue_groups})")  # fmt: skip
+        if self.queue_groups == 1:
+            self._check_batch(x_q.shape[0] * distributed.world_size())
 
         q = F.normalize(self._encode(self.encoder_q, x_q), dim=1)  # N x D
         with torch.no_grad():
@@ -170,7 +203,8 @@ class MoCo(nn.Module):
                 k = distributed.batch_unshuffle(k, idx_unshuffle)  # N x D
 
         # the queue is cloned: enqueueing below modifies it in place before backward
-        loss, logits = info_nce(q, k, self.queue.clone().detach(), self.temperature)
+        queue = self.queue.clone().detach()  # D x K
+        loss, logits = info_nce(q, k, queue, self.temperature, key_group, self.queue_groups)
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)  # N
-        self._dequeue_and_enqueue(k)
+        self._dequeue_and_enqueue(k, key_group)
         return MoCoOutput(loss, logits, labels, k)

@@ -2,8 +2,11 @@
 
 Every setting has its default in :mod:`sensormoco.defaults`; ``mode`` has none (it is the
 experiment's variable). ``augment: auto`` resolves to ``none`` for ``sensor-pairs`` and to the
-default preset otherwise, so a preset serves every mode. ``batch_size`` is per process: the
-global batch is ``batch_size x devices x num_nodes``, and the queue must be a multiple of it.
+default preset otherwise, so a preset serves every mode; ``negatives: auto`` resolves to
+``cross-sensor`` for the sensor-pair modes (each key's negatives are keys of its own sensor, see
+:class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise.
+``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
+the queue must be a multiple of it.
 The presets live here (so they load by name from an installed package) and, identical, as
 ``configs/pretrain/*.yaml``.
 """
@@ -27,11 +30,18 @@ from sensormoco.data.augment import PRESETS as AUGMENT_PRESETS
 from sensormoco.errors import DataError
 from sensormoco.models.adapters import ADAPTER_KINDS
 from sensormoco.models.backbones import BACKBONES
-from sensormoco.training.views import MODES, check_preset, encoder_bands
+from sensormoco.training.views import (
+    KEY_SENSORS,
+    MODES,
+    SENSOR_PAIR_MODES,
+    check_preset,
+    encoder_bands,
+)
 
 AUTO = "auto"
 PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
 # Settings a resumed run may change: run length and hardware, not the experiment.
 RESUMABLE_CHANGES = frozenset({
     "epochs", "max_steps", "num_workers", "precision", "devices", "num_nodes", "accelerator",
@@ -55,6 +65,7 @@ class PretrainConfig:
     batch_size: int = defaults.PRETRAIN_BATCH_SIZE  # per process
     crop_size: int = defaults.PRETRAIN_CROP_SIZE
     queue_size: int = defaults.MOCO_QUEUE_SIZE
+    negatives: str = AUTO  # shared | cross-sensor (auto: cross-sensor for sensor pairs)
     dim: int = defaults.MOCO_DIM
     lr: float = defaults.PRETRAIN_LR
     schedule: str = defaults.PRETRAIN_SCHEDULE
@@ -83,12 +94,20 @@ class PretrainConfig:
         if self.augment == AUTO:
             auto = "none" if self.mode == "sensor-pairs" else defaults.PRETRAIN_AUGMENT
             object.__setattr__(self, "augment", auto)
+        if self.negatives == AUTO:
+            auto = "cross-sensor" if self.mode in SENSOR_PAIR_MODES else "shared"
+            object.__setattr__(self, "negatives", auto)
         _validate(self)
 
     @property
     def global_batch(self) -> int:
         """Pairs per optimisation step over all processes."""
         return self.batch_size * self.devices * self.num_nodes
+
+    @property
+    def queue_groups(self) -> int:
+        """Segments of the negative queue: one per key sensor with cross-sensor negatives."""
+        return len(KEY_SENSORS) if self.negatives == "cross-sensor" else 1
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -153,6 +172,10 @@ def _validate(c: PretrainConfig) -> None:
     check_preset(c.mode, c.augment)
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("precision", c.precision, PRECISIONS)
+    _choice("negatives", c.negatives, NEGATIVES)
+    if c.negatives == "cross-sensor" and c.mode not in SENSOR_PAIR_MODES:
+        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode "
+                         f"({', '.join(SENSOR_PAIR_MODES)}), not {c.mode}")  # fmt: skip
     positive = ("epochs", "batch_size", "crop_size", "queue_size", "dim", "bn_splits", "devices",
                 "num_nodes", "log_every_n_steps", "checkpoint_every_n_steps")  # fmt: skip
     for name in positive:
@@ -169,11 +192,13 @@ def _validate(c: PretrainConfig) -> None:
     if c.batch_size % c.bn_splits or c.batch_size // c.bn_splits < 2:
         raise ValueError(f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
                          "sub-batches of at least 2 samples each")  # fmt: skip
-    if c.queue_size % c.global_batch:
-        g = c.global_batch
+    if c.queue_size % (c.global_batch * c.queue_groups):
+        g = c.global_batch * c.queue_groups
+        segments = f" x {c.queue_groups} queue segments (cross-sensor)" * (c.queue_groups > 1)
         raise ValueError(
-            f"queue_size {c.queue_size} is not a multiple of the global batch {g} (batch_size "
-            f"{c.batch_size} x devices {c.devices} x num_nodes {c.num_nodes}); "
+            f"queue_size {c.queue_size} is not a multiple of the global batch {c.global_batch} "
+            f"(batch_size {c.batch_size} x devices {c.devices} x num_nodes {c.num_nodes})"
+            f"{segments}; "
             f"try queue_size {max(g, round(c.queue_size / g) * g)}"
         )
 
@@ -190,7 +215,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "resnet18", "adapter": "conv1", "augment": AUTO, "epochs": 100,
         "max_steps": 300, "batch_size": 32, "crop_size": 64, "queue_size": 256, "dim": 128,
         "lr": 0.02, "schedule": "constant", "sgd_momentum": 0.9, "weight_decay": 0.0001,
-        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 4,
+        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 1,
         "num_workers": 0, "log_every_n_steps": 10, "checkpoint_every_n_steps": 100,
     },
 }  # fmt: skip

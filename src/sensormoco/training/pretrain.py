@@ -54,6 +54,10 @@ from sensormoco.training.views import make_views
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 ENCODER = "encoder.pt"
 VERSIONED = ("sensormoco", "torch", "lightning", "timm", "kornia", "numpy", "rasterio")
+# Devices whose encoders run channels_last (weights and views). On CPU it was measured faster in
+# fp32 and in bf16 (ResNet-18, 128 px, batch 16, x86 AVX-512: ~1.1x a step; see
+# benchmarks/pretrain_step.py, which measures both formats).
+CHANNELS_LAST_DEVICES: tuple[str, ...] = ("cuda", "cpu")
 
 
 def lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
@@ -81,7 +85,7 @@ class PretrainModule(L.LightningModule):
         encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
                                 config.adapter_trainable)  # fmt: skip
         self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
-                         config.shuffle_bn, config.bn_splits)  # fmt: skip
+                         config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
         self.augmentation = Augmentation(config.augment, config.crop_size)
         self.last_loss: Tensor | None = None
         self.last_pos_acc: Tensor | None = None
@@ -101,7 +105,7 @@ class PretrainModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         # before the strategy moves and wraps the model (DDP buckets follow the layout)
-        if self.trainer.strategy.root_device.type == "cuda":
+        if self.trainer.strategy.root_device.type in CHANNELS_LAST_DEVICES:
             self.moco.to(memory_format=torch.channels_last)
 
     def on_train_start(self) -> None:
@@ -114,12 +118,14 @@ class PretrainModule(L.LightningModule):
         generator = torch.Generator().manual_seed(
             step_seed(c.seed, self.global_step, self.global_rank, 1)
         )
-        x_q, x_k = make_views(batch, c.mode, self.augmentation, c.input, c.same_window,
-                              generator)  # N x C x crop x crop each  # fmt: skip
-        if x_q.device.type == "cuda":
+        x_q, x_k, key_sensor = make_views(batch, c.mode, self.augmentation, c.input,
+                                          c.same_window, generator)  # fmt: skip
+        # x_q, x_k: N x C x crop x crop; key_sensor: N (sensor-pair modes) or None
+        if x_q.device.type in CHANNELS_LAST_DEVICES:
             x_q = x_q.contiguous(memory_format=torch.channels_last)
             x_k = x_k.contiguous(memory_format=torch.channels_last)
-        out: MoCoOutput = self.moco(x_q, x_k)
+        groups = key_sensor if c.queue_groups > 1 else None
+        out: MoCoOutput = self.moco(x_q, x_k, groups)
         self.last_loss = out.loss.detach()
         self.last_pos_acc = positive_accuracy(out.logits.detach())
         self.log("loss", out.loss, prog_bar=True)

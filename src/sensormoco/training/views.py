@@ -14,12 +14,18 @@ so one encoder sees S1, S2 or both.
 | fusion-partial | each location is s1-only, s2-only or s1s2 (equal shares); two augmentations |
 | fusion-optional | each view independently s1-only, s2-only or s1s2 of location i; augmented |
 
+In the sensor-pair modes :class:`Views` also says which sensor each key is (``key_sensor``, 0
+for S1 and 1 for S2), so MoCo can keep each key's negatives in that sensor (``negatives:
+cross-sensor``, see :class:`~sensormoco.models.moco.MoCo`).
+
 Geo-alignment: in the sensor-pair modes the two views of a location are different sensors, and
 by default they share one crop window (``same_window``); the augmentation-based modes draw
 independent windows, as MoCo does.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -33,6 +39,8 @@ MODES: tuple[str, ...] = (
     "fusion-optional",
 )  # fmt: skip
 INPUTS: tuple[str, ...] = ("s1", "s2", "s1s2")
+SENSOR_PAIR_MODES: tuple[str, ...] = ("sensor-pairs", "sensor-pairs-augment")
+KEY_SENSORS: tuple[str, ...] = ("s1", "s2")  # Views.key_sensor indexes this
 # The sensors kept by each fusion choice: 0 = s1 only, 1 = s2 only, 2 = both.
 _KEEP_S1 = torch.tensor([True, False, True])
 _KEEP_S2 = torch.tensor([False, True, True])
@@ -77,6 +85,12 @@ def equal_shares(n: int, generator: torch.Generator | None = None) -> Tensor:
     return (torch.arange(n) % 3)[torch.randperm(n, generator=generator)]
 
 
+class Views(NamedTuple):
+    query: Tensor  # N x C x size x size
+    key: Tensor  # N x C x size x size, row i from the same location as the query's row i
+    key_sensor: Tensor | None  # N, index into KEY_SENSORS (sensor-pair modes), else None
+
+
 def make_views(
     batch: dict[str, Tensor],
     mode: str,
@@ -84,7 +98,7 @@ def make_views(
     input_: str = "s1s2",
     same_window: bool = True,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> Views:
     """Query and key views (N x C x size x size each) of the batch's N locations: row i of both
     always comes from location i. ``generator`` drives the mode's own choices (swaps, sensor
     choices); the augmentation draws from torch's global generator, as kornia does."""
@@ -95,22 +109,24 @@ def make_views(
     if mode == "augment":
         x = {"s1": s1, "s2": s2}.get(input_)
         x = to_fusion_layout(s2, s1) if x is None else x  # N x C x H x W
-        return augmentation(x), augmentation(x)
-    if mode in ("sensor-pairs", "sensor-pairs-augment"):
+        return Views(augmentation(x), augmentation(x), None)
+    if mode in SENSOR_PAIR_MODES:
         swap = torch.zeros(n, dtype=torch.bool)
-        swap[torch.randperm(n, generator=generator)[: n // 2]] = True  # N
-        swap = swap.to(s1.device).view(-1, 1, 1, 1)
+        swap[torch.randperm(n, generator=generator)[: n // 2]] = True  # N: S1 query, S2 key
+        swap = swap.to(s1.device)
         optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
-        query = torch.where(swap, radar, optical)
-        key = torch.where(swap, optical, radar)
-        return augmentation.pair(query, key, same_window)
+        query = torch.where(swap.view(-1, 1, 1, 1), radar, optical)
+        key = torch.where(swap.view(-1, 1, 1, 1), optical, radar)
+        query, key = augmentation.pair(query, key, same_window)
+        return Views(query, key, swap.long())  # key sensor: 1 (S2) where swapped, else 0 (S1)
     if mode == "fusion-all":
         x = to_fusion_layout(s2, s1)  # N x 12 x H x W
-        return augmentation(x), augmentation(x)
+        return Views(augmentation(x), augmentation(x), None)
     if mode == "fusion-partial":
         x = _masked(s1, s2, equal_shares(n, generator).to(s1.device))
-        return augmentation(x), augmentation(x)
+        return Views(augmentation(x), augmentation(x), None)
     # fusion-optional: each view chooses its sensors independently
     q_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
     k_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
-    return augmentation(_masked(s1, s2, q_choice)), augmentation(_masked(s1, s2, k_choice))
+    query, key = augmentation(_masked(s1, s2, q_choice)), augmentation(_masked(s1, s2, k_choice))
+    return Views(query, key, None)
