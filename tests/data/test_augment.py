@@ -30,7 +30,7 @@ def test_pair_shares_the_window(preset: str) -> None:
     torch.manual_seed(1)
     x = torch.randn(6, 2, 40, 40)
     aug = Augmentation(preset, 24)
-    aug.intensity = torch.nn.Identity()  # compare geometry only
+    aug.intensity = torch.nn.Sequential()  # compare geometry only (empty: identity)
     a, b = aug.pair(x, x.clone(), same_window=True)
     torch.testing.assert_close(a, b)
     a, b = aug.pair(x, x.clone(), same_window=False)

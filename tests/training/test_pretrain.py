@@ -16,7 +16,7 @@ from sensormoco.data.splits import is_test
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.datamodule import PretrainDataModule, StepSampler, pretrain_dataset
-from sensormoco.training.pretrain import lr_factor, run_pretrain
+from sensormoco.training.pretrain import PretrainModule, lr_factor, run_pretrain
 
 
 def _sampled(size: int, batch: int, step: int, rank: int = 0, world: int = 1) -> list[int]:
@@ -142,3 +142,31 @@ def test_a_run_directory_is_never_overwritten(synth_root: Path, tmp_path: Path) 
         run_pretrain(_resume_config(), synth_root, tmp_path / "run", resume=True)
     with pytest.raises(DataError, match="nothing to resume"):
         run_pretrain(_resume_config(), synth_root, tmp_path / "new", resume=True)
+
+
+class FormatProbe(L.Callback):
+    """Records whether the query encoder's first convolution and its input are channels_last."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, bool] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        assert isinstance(pl_module, PretrainModule)
+        encoder = pl_module.moco.encoder_q
+        weight = next(p for p in encoder.parameters() if p.ndim == 4)  # C_out x C_in x k x k
+        self.seen["weight"] = weight.is_contiguous(memory_format=torch.channels_last)
+        self.seen["weight_nchw"] = weight.is_contiguous()
+
+        def probe(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            self.seen["input"] = args[0].is_contiguous(memory_format=torch.channels_last)
+
+        encoder.register_forward_pre_hook(probe)
+
+
+def test_cpu_runs_train_channels_last(synth_root: Path, tmp_path: Path) -> None:
+    # measured faster on CPU in fp32 and bf16 (benchmarks/pretrain_step.py)
+    config = load_config("cpu-small", {"mode": "fusion-all", "crop_size": 32, "batch_size": 8,
+                                       "queue_size": 32, "max_steps": 1})  # fmt: skip
+    probe = FormatProbe()
+    run_pretrain(config, synth_root, tmp_path / "run", callbacks=[probe])
+    assert probe.seen == {"weight": True, "weight_nchw": False, "input": True}
