@@ -97,6 +97,7 @@ def bench_config(
     return load_config(None, {
         "mode": mode, "backbone": args.backbone, "batch_size": args.batch,
         "crop_size": args.size, "augment": "auto" if mode == "sensor-pairs" else args.augment,
+        "negatives": "shared",  # the ceiling's queue, in every row
         "max_steps": args.warmup + args.steps + 1, "precision": precision,
         "num_workers": workers, "accelerator": "cpu",
     })  # fmt: skip

@@ -126,3 +126,14 @@ def test_resume_may_change_run_length_but_not_the_experiment() -> None:
     assert incompatible_changes(saved, longer) == []
     other = load_config("cpu-small", {"mode": "sensor-pairs", "lr": 0.5})
     assert incompatible_changes(saved, other) == ["lr: 0.02 -> 0.5"]
+
+
+def test_a_checkpoint_from_before_negatives_existed_ran_a_shared_queue() -> None:
+    old = load_config("cpu-small", {"mode": "fusion-all"}).to_dict()
+    del old["negatives"]  # written before the setting existed
+    assert incompatible_changes(old, load_config("cpu-small", {"mode": "fusion-all"})) == []
+    old_pairs = load_config("cpu-small", {"mode": "sensor-pairs", "negatives": "shared"})
+    saved = {k: v for k, v in old_pairs.to_dict().items() if k != "negatives"}
+    now = load_config("cpu-small", {"mode": "sensor-pairs"})
+    assert incompatible_changes(saved, now) == ["negatives: 'shared' -> 'cross-sensor'"]
+    assert incompatible_changes(saved, old_pairs) == []  # --negatives shared resumes it

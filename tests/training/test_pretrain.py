@@ -170,3 +170,18 @@ def test_cpu_runs_train_channels_last(synth_root: Path, tmp_path: Path) -> None:
     probe = FormatProbe()
     run_pretrain(config, synth_root, tmp_path / "run", callbacks=[probe])
     assert probe.seen == {"weight": True, "weight_nchw": False, "input": True}
+
+
+def test_resuming_takes_this_versions_augmentation_constants() -> None:
+    # the augmentation holds only preset constants; an older module layout named them otherwise
+    module = PretrainModule(load_config("cpu-small", {"mode": "fusion-all"}))
+    state = module.state_dict()
+    own = {k: v for k, v in state.items() if k.startswith("augmentation.")}
+    assert own  # kornia keeps its parameter ranges as buffers
+    old = {k: v for k, v in state.items() if not k.startswith("augmentation.")}
+    old["augmentation.intensity.RandomBrightness_1._param_generator.brightness_factor"] = (
+        torch.tensor([0.8, 1.2])
+    )
+    checkpoint = {"state_dict": old, "sensormoco": module.metadata()}
+    module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])  # strict: the keys match again

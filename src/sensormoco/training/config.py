@@ -271,9 +271,15 @@ def load_config(
         raise ValueError(f"{source}: {exc}") from exc
 
 
+# What a checkpoint written before a setting existed ran with.
+ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared"}
+
+
 def incompatible_changes(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:
     """Settings that differ between a checkpoint's config and ``current`` and that a resumed
-    run may not change (see :data:`RESUMABLE_CHANGES`), as ``key: saved -> current``."""
+    run may not change (see :data:`RESUMABLE_CHANGES`), as ``key: saved -> current``. Settings
+    added since the checkpoint was written count as their old behaviour (ADDED_SETTINGS)."""
+    saved = ADDED_SETTINGS | dict(saved)
     now = current.to_dict()
     keys = sorted((set(saved) | set(now)) - RESUMABLE_CHANGES)
     return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]

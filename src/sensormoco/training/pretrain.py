@@ -73,7 +73,8 @@ def lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
 
 class PretrainModule(L.LightningModule):
     """MoCo v2 on the views of ``config.mode``; logs ``loss``, ``lr``, ``pos_acc`` (positive
-    pair top-1 among 1 + K) and ``pairs_per_s`` (global pairs per second of wall time)."""
+    pair top-1 among 1 + K / queue segments) and ``pairs_per_s`` (global pairs per second of
+    wall time)."""
 
     def __init__(
         self, config: PretrainConfig, normalization: Normalization = SEN12MS_NORMALIZATION
@@ -168,6 +169,12 @@ class PretrainModule(L.LightningModule):
         if changed:
             raise ValueError(f"cannot resume with other settings than the checkpoint's "
                              f"({'; '.join(changed)}); use them, or start a new --out")  # fmt: skip
+        # the augmentation holds only constants of its preset (checked above with the config);
+        # take this version's, so a change of its module layout does not break resuming
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("augmentation.")]:
+            del state[key]
+        state.update({f"augmentation.{k}": v for k, v in self.augmentation.state_dict().items()})
 
 
 def package_versions() -> dict[str, str | None]:

@@ -26,8 +26,9 @@ class StepTimes:
 
 
 def is_channels_last(module: torch.nn.Module) -> bool:
-    """Whether the first 4-d parameter (a convolution's weight) is in channels_last."""
-    weight = next(p for p in module.parameters() if p.ndim == 4)
+    """Whether the first convolution weight with a kernel wider than 1 is in channels_last (a
+    1 x 1 kernel is contiguous in both layouts)."""
+    weight = next(p for p in module.parameters() if p.ndim == 4 and p.shape[-1] > 1)
     return weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
 
 
