@@ -156,17 +156,14 @@ class MoCo(nn.Module):
 
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: Tensor, key_group: Tensor | None = None) -> None:
-        """Replace the oldest keys by the keys of every rank (N x D each), in rank order; with
-        groups, each key replaces the oldest of its group's segment."""
+        """Replace the oldest keys of each group's segment (the whole queue without groups) by
+        the keys of every rank (N x D each), in rank order."""
         keys = distributed.gather_all(keys)  # (world x N) x D
-        if key_group is None:
-            batch = keys.shape[0]
-            self._check_batch(batch)
-            ptr = int(self.queue_ptr)
-            self.queue[:, ptr : ptr + batch] = keys.T  # D x (world x N)
-            self.queue_ptr[0] = (ptr + batch) % self.queue_size
-            return
-        key_group = distributed.gather_all(key_group)  # world x N
+        if key_group is None:  # one segment: the whole queue
+            self._check_batch(keys.shape[0])
+            key_group = torch.zeros(keys.shape[0], dtype=torch.long, device=keys.device)
+        else:
+            key_group = distributed.gather_all(key_group)  # (world x N)
         size = self.queue_size // self.queue_groups
         for g in range(self.queue_groups):
             new = keys[key_group == g]  # M x D
