@@ -17,11 +17,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from sensormoco.data.index import build_index
-from sensormoco.data.labels import label_rows, read_many_lc_fractions
-from sensormoco.data.sen12ms import SEASONS, PatchId
-from sensormoco.data.subset import Footprint, footprints, non_overlapping
-from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.index import build_index
+from sensormoco.data.sen12ms.labels import label_rows, read_many_lc_fractions
+from sensormoco.data.sen12ms.layout import SEASONS, PatchId
+from sensormoco.data.sen12ms.subset import Footprint, footprints, non_overlapping
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 
 SEN12MS_PATCHES = 180_662
 

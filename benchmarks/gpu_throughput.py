@@ -50,10 +50,10 @@ from pathlib import Path
 
 import torch
 
-from sensormoco.data.splits import is_test
-from sensormoco.data.store import is_store, open_store
-from sensormoco.data.store_pack import pack_sen12ms
-from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.store.format import is_store, open_store
+from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.step_timing import StepTimes, bare_model_steps, timed_pretrain
 

@@ -35,12 +35,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from sensormoco.data.sen12ms import PatchId
-from sensormoco.data.splits import is_test
-from sensormoco.data.store import is_store, open_store
-from sensormoco.data.store_dataset import open_patches
-from sensormoco.data.store_pack import pack_sen12ms
-from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.store.dataset import open_patches
+from sensormoco.data.store.format import is_store, open_store
+from sensormoco.data.store.pack import pack_sen12ms
 
 
 def pairs_per_second(source: Path, workers: int, samples: int, batch: int, seed: int) -> float:

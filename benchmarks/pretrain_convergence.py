@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.evaluation.data import load_sen12ms
 from sensormoco.evaluation.run import cross_modal_retrieval
 from sensormoco.evaluation.variants import load_variant

@@ -12,7 +12,7 @@ import pytest
 from affine import Affine
 
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.layout import PatchId
 
 MakeTriplet = Callable[..., PatchId]
 
@@ -54,7 +54,7 @@ def make_triplet() -> MakeTriplet:
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic SEN12MS tree (8 scenes of 3 x 3 patches at 32 px), shared read-only."""
-    from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+    from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 
     root = tmp_path_factory.mktemp("synth") / "sen12ms"
     synthesize_sen12ms(root, SynthConfig(scenes=8, grid=3, size=32, seed=0), probabilities=True)

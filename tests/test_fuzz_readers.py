@@ -24,14 +24,14 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sensormoco.data.bigearthnet import read_split_csv
-from sensormoco.data.bigearthnet_labels import CLASSES_43, read_metadata
+from sensormoco.data.bigearthnet.labels import CLASSES_43, read_metadata
+from sensormoco.data.bigearthnet.v1 import read_split_csv
 from sensormoco.data.geotiff import read_info, read_raster, write_raster
-from sensormoco.data.index import Index, read_index_csv
-from sensormoco.data.labels import LabelRow, read_lc_fractions
-from sensormoco.data.labels_csv import read_labels_csv, write_labels_csv
-from sensormoco.data.pickles import load_probability_pickle
-from sensormoco.data.sen12ms import PatchId, PatchRecord, read_id_list
+from sensormoco.data.sen12ms.index import Index, read_index_csv
+from sensormoco.data.sen12ms.labels import LabelRow, read_lc_fractions
+from sensormoco.data.sen12ms.labels_csv import read_labels_csv, write_labels_csv
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord, read_id_list
+from sensormoco.data.sen12ms.probability_pickle import load_probability_pickle
 from sensormoco.errors import DataError
 
 T = TypeVar("T")
@@ -201,7 +201,7 @@ def _labels_csv(workdir: Path, scheme: str) -> str:
 
 
 def _index_csv(workdir: Path) -> str:
-    from sensormoco.data.index import write_index_csv
+    from sensormoco.data.sen12ms.index import write_index_csv
 
     good = PatchRecord(PIDS[0], {s: f"ROIs1158_spring/{s}_1/x.tif" for s in ("s1", "s2", "lc")},
                        "EPSG:32633", (0.0, 1.0, 2.0, 3.0), 16, 16,

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from sensormoco.cli.main import main
-from sensormoco.data.labels_csv import read_labels_csv
-from sensormoco.data.sen12ms import PatchId, read_id_list
-from sensormoco.data.splits import is_test
+from sensormoco.data.sen12ms.labels_csv import read_labels_csv
+from sensormoco.data.sen12ms.layout import PatchId, read_id_list
+from sensormoco.data.sen12ms.splits import is_test
 
 
 def test_every_command_has_help() -> None:

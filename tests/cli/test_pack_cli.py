@@ -10,9 +10,9 @@ import pytest
 
 from sensormoco.cli import main as cli_main
 from sensormoco.cli import pack
-from sensormoco.data.index import build_index
-from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.store import open_store
+from sensormoco.data.sen12ms.index import build_index
+from sensormoco.data.sen12ms.layout import write_id_list
+from sensormoco.data.store.format import open_store
 
 Main = Callable[[Sequence[str]], int]
 

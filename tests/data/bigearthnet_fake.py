@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from sensormoco.data.bigearthnet import NATIVE_SIZE, band_file, metadata_file
+from sensormoco.data.bigearthnet.v1 import NATIVE_SIZE, band_file, metadata_file
 from sensormoco.data.geotiff import write_raster
 
 S2_FILE_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")

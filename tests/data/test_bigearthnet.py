@@ -17,7 +17,15 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, BIGEARTHNET_STATISTICS
-from sensormoco.data.bigearthnet import (
+from sensormoco.data.bigearthnet.labels import (
+    CLASSES_19,
+    CLASSES_43,
+    MERGE_19,
+    labels_43,
+    read_metadata,
+    to_19,
+)
+from sensormoco.data.bigearthnet.v1 import (
     BigEarthNetDataset,
     band_file,
     metadata_file,
@@ -27,14 +35,6 @@ from sensormoco.data.bigearthnet import (
     scan_pairs,
     select_split,
     upsample_bilinear,
-)
-from sensormoco.data.bigearthnet_labels import (
-    CLASSES_19,
-    CLASSES_43,
-    MERGE_19,
-    labels_43,
-    read_metadata,
-    to_19,
 )
 from sensormoco.errors import DataError
 from tests.data.bigearthnet_fake import write_pair, write_s1_patch, write_s2_patch

@@ -8,9 +8,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from sensormoco.data.bands import SEN12MS_NORMALIZATION
-from sensormoco.data.dataset import SEN12MSDataset
-from sensormoco.data.index import build_index
-from sensormoco.data.sen12ms import read_s1, read_s2
+from sensormoco.data.sen12ms.dataset import SEN12MSDataset
+from sensormoco.data.sen12ms.index import build_index
+from sensormoco.data.sen12ms.layout import read_s1, read_s2
 from sensormoco.errors import DataError
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensormoco.data.index import build_index, read_index_csv, restrict, write_index_csv
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.index import build_index, read_index_csv, restrict, write_index_csv
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 

@@ -8,7 +8,7 @@ from affine import Affine
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.labels import (
+from sensormoco.data.sen12ms.labels import (
     IGBP_NAMES,
     IGBP_TO_SIMPLIFIED,
     SCHEMES,
@@ -21,7 +21,7 @@ from sensormoco.data.labels import (
     single_label,
     to_scheme,
 )
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 5000000)

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensormoco.data.labels import LabelRow, label_rows
-from sensormoco.data.labels_csv import csv_columns, read_labels_csv, write_labels_csv
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.labels import LabelRow, label_rows
+from sensormoco.data.sen12ms.labels_csv import csv_columns, read_labels_csv, write_labels_csv
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 

@@ -13,13 +13,13 @@ from affine import Affine
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.labels import read_many_lc_fractions
-from sensormoco.data.pickles import (
+from sensormoco.data.sen12ms.labels import read_many_lc_fractions
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.probability_pickle import (
     ProbabilityPickle,
     compare_probabilities,
     load_probability_pickle,
 )
-from sensormoco.data.sen12ms import PatchId
 from sensormoco.errors import DataError
 
 A = PatchId.parse("ROIs1158_spring_1_p30")
@@ -243,7 +243,7 @@ REFUSALS = {
 
 LOAD_EACH = """
 import sys
-from sensormoco.data.pickles import load_probability_pickle
+from sensormoco.data.sen12ms.probability_pickle import load_probability_pickle
 from sensormoco.errors import DataError
 for path in sys.argv[1:]:
     try:

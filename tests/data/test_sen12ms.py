@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensormoco.data.sen12ms import (
+from sensormoco.data.sen12ms.layout import (
     PatchId,
     check_triplet,
     mark_odd_sizes,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sensormoco.data.sen12ms import PatchId
-from sensormoco.data.splits import holdout_scenes, is_test, label_budget, official_split
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.splits import holdout_scenes, is_test, label_budget, official_split
 
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 

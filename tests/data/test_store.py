@@ -13,15 +13,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from sensormoco.data import store_pack
 from sensormoco.data.bands import SEN12MS_NORMALIZATION
-from sensormoco.data.index import build_index
-from sensormoco.data.labels import read_lc_fractions
-from sensormoco.data.sen12ms import PatchId, write_id_list
-from sensormoco.data.splits import is_test
-from sensormoco.data.store import open_store
-from sensormoco.data.store_dataset import StoreDataset, open_patches
-from sensormoco.data.store_pack import pack_sen12ms
+from sensormoco.data.sen12ms.index import build_index
+from sensormoco.data.sen12ms.labels import read_lc_fractions
+from sensormoco.data.sen12ms.layout import PatchId, write_id_list
+from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.data.store import pack as store_pack
+from sensormoco.data.store.dataset import StoreDataset, open_patches
+from sensormoco.data.store.format import open_store
+from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.errors import DataError
 
 CHUNK = 16  # 72 patches: chunks of 16, 16, 16, 16, 8

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from sensormoco.data.sen12ms import PatchId
-from sensormoco.data.subset import Footprint, non_overlapping
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.subset import Footprint, non_overlapping
 
 SIZE = 2560.0  # 256 px at 10 m
 STRIDE = SIZE / 2

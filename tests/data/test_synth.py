@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sensormoco.data.synth as synth
+import sensormoco.data.sen12ms.synth as synth
 from sensormoco.cli.main import main
 from sensormoco.data.geotiff import read_info, read_raster
-from sensormoco.data.sen12ms import SEASONS, PatchId, check_triplet, scan_tree
-from sensormoco.data.splits import holdout_scenes, is_test
-from sensormoco.data.synth import SynthConfig, plan_scenes, synthesize_sen12ms
+from sensormoco.data.sen12ms.layout import SEASONS, PatchId, check_triplet, scan_tree
+from sensormoco.data.sen12ms.splits import holdout_scenes, is_test
+from sensormoco.data.sen12ms.synth import SynthConfig, plan_scenes, synthesize_sen12ms
 from sensormoco.errors import DataError
 
 TINY = SynthConfig(scenes=4, grid=3, size=32, seed=0)

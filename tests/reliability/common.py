@@ -11,7 +11,7 @@ import pytest
 from affine import Affine
 
 from sensormoco.cli.main import main
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.layout import PatchId
 
 Capsys = pytest.CaptureFixture[str]
 GOOD = ("ROIs1158_spring_1_p1", "ROIs1158_spring_1_p2")  # two good triplets in every tree

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.layout import PatchId
 from tests.reliability.common import make_tree
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from sensormoco.cli.main import main
 from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
-from sensormoco.data.bigearthnet import scan_pairs
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.bigearthnet.v1 import scan_pairs
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.models import build_encoder
 from sensormoco.training.checkpoint import export_encoder
 from tests.data.bigearthnet_fake import write_pair

@@ -16,9 +16,9 @@ from affine import Affine
 
 from sensormoco.cli.main import main
 from sensormoco.data.bands import S1_BANDS
-from sensormoco.data.bigearthnet import read_s2, read_split_csv, scan_pairs
+from sensormoco.data.bigearthnet.v1 import read_s2, read_split_csv, scan_pairs
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.sen12ms import PatchId, read_s1
+from sensormoco.data.sen12ms.layout import PatchId, read_s1
 from sensormoco.errors import DataError
 from tests.reliability.common import (
     BAD,

@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 import torch
 
-from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.splits import is_test
+from sensormoco.data.sen12ms.layout import write_id_list
+from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.datamodule import PretrainDataModule, StepSampler, pretrain_dataset
@@ -57,7 +57,7 @@ def test_pretraining_data_leaves_out_test_scenes(synth_root: Path, tmp_path: Pat
 
 
 def pretrain_dataset_all(root: Path) -> list[Any]:
-    from sensormoco.data.index import build_index
+    from sensormoco.data.sen12ms.index import build_index
 
     return [r.patch_id for r in build_index(root, read_pixels=False).usable]
 

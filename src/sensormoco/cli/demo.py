@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.data.index import build_index, write_index_csv
-from sensormoco.data.labels import label_rows, read_many_lc_fractions
-from sensormoco.data.labels_csv import write_labels_csv
-from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.splits import official_split, write_budget, write_split
-from sensormoco.data.subset import footprints, non_overlapping
-from sensormoco.data.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.index import build_index, write_index_csv
+from sensormoco.data.sen12ms.labels import label_rows, read_many_lc_fractions
+from sensormoco.data.sen12ms.labels_csv import write_labels_csv
+from sensormoco.data.sen12ms.layout import write_id_list
+from sensormoco.data.sen12ms.splits import official_split, write_budget, write_split
+from sensormoco.data.sen12ms.subset import footprints, non_overlapping
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 
 DATA_DIR = "sen12ms-synthetic"
 

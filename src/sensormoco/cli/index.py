@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser
-from sensormoco.data.index import build_index, write_index_csv
+from sensormoco.data.sen12ms.index import build_index, write_index_csv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,9 +9,9 @@ from pathlib import Path
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.labels import SCHEMES, label_rows, read_many_lc_fractions
-from sensormoco.data.labels_csv import write_labels_csv
-from sensormoco.data.pickles import (
+from sensormoco.data.sen12ms.labels import SCHEMES, label_rows, read_many_lc_fractions
+from sensormoco.data.sen12ms.labels_csv import write_labels_csv
+from sensormoco.data.sen12ms.probability_pickle import (
     ProbabilityComparison,
     compare_probabilities,
     load_probability_pickle,

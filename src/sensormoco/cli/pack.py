@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.data.store import SKIPPED, open_store
-from sensormoco.data.store_pack import pack_sen12ms
+from sensormoco.data.store.format import SKIPPED, open_store
+from sensormoco.data.store.pack import pack_sen12ms
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

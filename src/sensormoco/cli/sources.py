@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.data.index import select
-from sensormoco.data.sen12ms import PatchRecord
+from sensormoco.data.sen12ms.index import select
+from sensormoco.data.sen12ms.layout import PatchRecord
 from sensormoco.errors import DataError
 
 

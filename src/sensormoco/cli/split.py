@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.splits import official_split, write_budget, write_split
+from sensormoco.data.sen12ms.splits import official_split, write_budget, write_split
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

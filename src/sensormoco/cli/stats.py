@@ -13,8 +13,8 @@ import numpy as np
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
 from sensormoco.data.bands import resolve_bands
-from sensormoco.data.sen12ms import read_s1, read_s2
-from sensormoco.data.splits import official_split
+from sensormoco.data.sen12ms.layout import read_s1, read_s2
+from sensormoco.data.sen12ms.splits import official_split
 from sensormoco.data.stats import stream_statistics
 from sensormoco.errors import DataError
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.sen12ms import write_id_list
-from sensormoco.data.subset import footprints, non_overlapping
+from sensormoco.data.sen12ms.layout import write_id_list
+from sensormoco.data.sen12ms.subset import footprints, non_overlapping
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.sources import add_dataset_parser
-from sensormoco.data.synth import PROBABILITY_PICKLE, SynthConfig, synthesize_sen12ms
+from sensormoco.data.sen12ms.synth import PROBABILITY_PICKLE, SynthConfig, synthesize_sen12ms
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

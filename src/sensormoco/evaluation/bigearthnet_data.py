@@ -19,15 +19,15 @@ import torch
 from torch import Tensor
 
 from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, Normalization
-from sensormoco.data.bigearthnet import (
+from sensormoco.data.bigearthnet.labels import SCHEMES
+from sensormoco.data.bigearthnet.v1 import (
     BigEarthNetDataset,
     BigEarthNetRecord,
     read_split_csv,
     scan_pairs,
     select_split,
 )
-from sensormoco.data.bigearthnet_labels import SCHEMES
-from sensormoco.data.splits import draw_budget
+from sensormoco.data.sen12ms.splits import draw_budget
 from sensormoco.errors import DataError
 from sensormoco.evaluation.data import Tensors
 

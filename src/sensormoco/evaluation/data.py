@@ -1,9 +1,9 @@
 """Labelled SEN12MS for transfer evaluation: the split, budgets per seed, tensors in memory.
 
 Test = the official hold-out scenes; train and val = whole non-test scenes (seeded); a budget
-of N draws 80 % from train and 20 % from val with the seed of the run (data/splits.py). Pixels
-of every patch used are read once and kept: budgets are small, and the test set is shared by all
-seeds.
+of N draws 80 % from train and 20 % from val with the seed of the run
+(data/sen12ms/splits.py). Pixels of every patch used are read once and kept: budgets are small,
+and the test set is shared by all seeds.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from torch import Tensor
 
 from sensormoco import defaults
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
-from sensormoco.data.dataset import SEN12MSDataset
-from sensormoco.data.index import select
-from sensormoco.data.labels import SCHEMES, label_rows, read_many_lc_fractions
-from sensormoco.data.labels_csv import read_labels_csv
-from sensormoco.data.sen12ms import PatchId, PatchRecord
-from sensormoco.data.splits import Split, label_budget, official_split
+from sensormoco.data.sen12ms.dataset import SEN12MSDataset
+from sensormoco.data.sen12ms.index import select
+from sensormoco.data.sen12ms.labels import SCHEMES, label_rows, read_many_lc_fractions
+from sensormoco.data.sen12ms.labels_csv import read_labels_csv
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord
+from sensormoco.data.sen12ms.splits import Split, label_budget, official_split
 from sensormoco.errors import DataError
 
 

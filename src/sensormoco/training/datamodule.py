@@ -21,9 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
-from sensormoco.data.sen12ms import PatchId
-from sensormoco.data.splits import is_test
-from sensormoco.data.store_dataset import open_patches
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.data.store.dataset import open_patches
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 

@@ -37,7 +37,7 @@ from sensormoco.data.bands import (
     Normalization,
     resolve_bands,
 )
-from sensormoco.data.bigearthnet_labels import SCHEMES, multi_hot, read_metadata
+from sensormoco.data.bigearthnet.labels import SCHEMES, multi_hot, read_metadata
 from sensormoco.data.geotiff import read_raster
 from sensormoco.errors import DataError
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import read_raster
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 IGBP_NAMES: tuple[str, ...] = (

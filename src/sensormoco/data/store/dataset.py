@@ -24,10 +24,10 @@ from sensormoco.data.bands import (
     Normalization,
     resolve_bands,
 )
-from sensormoco.data.dataset import SEN12MSDataset
-from sensormoco.data.index import build_index, read_index_csv, restrict
-from sensormoco.data.sen12ms import PatchId, clean_s1_, clip_s2_, read_id_list
-from sensormoco.data.store import Store, is_store, open_store
+from sensormoco.data.sen12ms.dataset import SEN12MSDataset
+from sensormoco.data.sen12ms.index import build_index, read_index_csv, restrict
+from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_, read_id_list
+from sensormoco.data.store.format import Store, is_store, open_store
 
 
 class StoreDataset(Dataset[dict[str, Tensor]]):

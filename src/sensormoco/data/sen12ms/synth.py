@@ -26,9 +26,9 @@ from affine import Affine
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.labels import igbp_fractions
-from sensormoco.data.sen12ms import SEASONS, PatchId
-from sensormoco.data.splits import holdout_scenes
+from sensormoco.data.sen12ms.labels import igbp_fractions
+from sensormoco.data.sen12ms.layout import SEASONS, PatchId
+from sensormoco.data.sen12ms.splits import holdout_scenes
 from sensormoco.errors import DataError
 
 PROBABILITY_PICKLE = "IGBP_probability_labels.pkl"

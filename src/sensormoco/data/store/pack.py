@@ -1,4 +1,4 @@
-"""Packing a SEN12MS tree (or a subset) into a store (data/store.py): restartable and atomic.
+"""Packing a SEN12MS tree (or a subset) into a store (data/store/format.py): restartable and atomic.
 
 The store is built in ``STORE.partial``: the arrays are created at their planned size, then
 filled chunk by chunk in patch-id order. A chunk is committed by writing its record
@@ -33,11 +33,11 @@ import numpy as np
 
 from sensormoco import __version__, defaults
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data import store as layout
 from sensormoco.data.geotiff import read_raster
-from sensormoco.data.index import select
-from sensormoco.data.labels import igbp_fractions
-from sensormoco.data.sen12ms import BAND_COUNTS, PatchRecord, expected_dtype_ok
+from sensormoco.data.sen12ms.index import select
+from sensormoco.data.sen12ms.labels import igbp_fractions
+from sensormoco.data.sen12ms.layout import BAND_COUNTS, PatchRecord, expected_dtype_ok
+from sensormoco.data.store import format as layout
 from sensormoco.errors import DataError
 
 S1_NOTE = (

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from sensormoco.data.bands import S1_BANDS, S2_BANDS
-from sensormoco.data.sen12ms import PatchId
-from sensormoco.data.subset import Footprint
+from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.sen12ms.subset import Footprint
 from sensormoco.errors import DataError
 
 FORMAT = "sensormoco-store"
@@ -202,7 +202,7 @@ class Store:
             raise DataError(self.path / FOOTPRINTS, f"malformed row ({exc})") from exc
 
     def igbp_fractions(self) -> dict[PatchId, np.ndarray]:
-        """IGBP 17-vectors of the rows that have one (for data/labels.py's label_rows)."""
+        """IGBP 17-vectors of the rows that have one (for data/sen12ms/labels.py's label_rows)."""
         fractions = np.asarray(self.array("igbp"))  # N x 17
         return {
             pid: fractions[i].copy()

@@ -1,5 +1,5 @@
 """The labels CSV: ``patch_id,single,multi,frac_...``, one row per patch, written atomically
-and read back bit-exact (see :mod:`sensormoco.data.labels` for how the labels are made).
+and read back bit-exact (see :mod:`sensormoco.data.sen12ms.labels` for how the labels are made).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from sensormoco.atomic import atomic_path
-from sensormoco.data.labels import SCHEMES, LabelRow, scheme_names
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.labels import SCHEMES, LabelRow, scheme_names
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import Bounds
-from sensormoco.data.sen12ms import PatchId, PatchRecord
-from sensormoco.data.splits import is_test
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord
+from sensormoco.data.sen12ms.splits import is_test
 
 
 @dataclass(frozen=True)

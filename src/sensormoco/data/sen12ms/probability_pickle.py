@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from sensormoco import defaults
-from sensormoco.data.labels import N_IGBP, as_igbp17
 from sensormoco.data.safe_pickle import load_restricted_pickle, type_name
-from sensormoco.data.sen12ms import PatchId
+from sensormoco.data.sen12ms.labels import N_IGBP, as_igbp17
+from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
 
 _MAX_KEY_CHARS = 80  # longer keys are cut in messages

@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from sensormoco import defaults
-from sensormoco.data.sen12ms import PatchId, write_id_list
+from sensormoco.data.sen12ms.layout import PatchId, write_id_list
 
 T = TypeVar("T", PatchId, str)  # budget items: SEN12MS ids or BigEarthNet patch names
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.atomic import atomic_path
-from sensormoco.data.sen12ms import (
+from sensormoco.data.sen12ms.layout import (
     SENSORS,
     PatchId,
     PatchRecord,

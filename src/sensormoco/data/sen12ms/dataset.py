@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from sensormoco import defaults
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization, resolve_bands
 from sensormoco.data.geotiff import read_raster
-from sensormoco.data.sen12ms import PatchId, PatchRecord, read_s1, read_s2
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord, read_s1, read_s2
 
 
 class SEN12MSDataset(Dataset[dict[str, Tensor]]):

@@ -1,0 +1,1 @@
+"""BigEarthNet-MM: v1 patch folders and labels."""

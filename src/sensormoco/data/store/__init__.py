@@ -1,0 +1,1 @@
+"""The packed store: format, packing and its dataset."""
