@@ -1,6 +1,6 @@
 """Pre-training step throughput on CPU: the bare model, sensormoco's pipeline, torchgeo's MoCo.
 
-    python benchmarks/pretrain_step.py [--backbone resnet18] [--size 128] [--batch 16]
+    python -m benchmarks.pretrain_step [--backbone resnet18] [--size 128] [--batch 16]
         [--steps 20] [--warmup 5] [--repeats 3] [--workers 0] [--torchgeo-workers 0 1]
         [--augment auto] [--scenes 16] [--grid 8] [--root DIR] [--skip-torchgeo] [--threads N]
 
@@ -61,6 +61,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from benchmarks.step_timing import StepTimer, StepTimes, bare_model_steps, timed_pretrain
 from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
@@ -68,7 +69,6 @@ from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.pretrain import PretrainModule
-from sensormoco.training.step_timing import StepTimer, StepTimes, bare_model_steps, timed_pretrain
 
 PRECISIONS = {"fp32": "32", "bf16": "bf16-mixed"}  # label -> Lightning precision
 # sensormoco's pipeline with views only cropped (mode sensor-pairs): data path and loop alone

@@ -12,7 +12,7 @@ ROOT = Path(__file__).parents[1]
 
 
 def _run(script: str, *args: str) -> str:
-    command = [sys.executable, str(ROOT / "benchmarks" / script), *args]
+    command = [sys.executable, "-m", f"benchmarks.{script.removesuffix('.py')}", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
