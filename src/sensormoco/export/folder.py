@@ -56,8 +56,15 @@ def apply_adapter(x, weights, eps=1e-5):
         w = {k[len(sensor) + 1 :]: v for k, v in weights.items() if k.startswith(sensor + ".")}
         if w:
             y = F.conv2d(x.index_select(1, w["index"]), w["conv.weight"])
-            y = F.batch_norm(y, w["bn.running_mean"], w["bn.running_var"], w["bn.weight"],
-                             w["bn.bias"], training=False, eps=eps)
+            y = F.batch_norm(
+                y,
+                w["bn.running_mean"],
+                w["bn.running_var"],
+                w["bn.weight"],
+                w["bn.bias"],
+                training=False,
+                eps=eps,
+            )
             out = out + F.relu(y)
     return out
 '''
