@@ -159,3 +159,25 @@ def test_report_of_another_encoder_is_refused(encoders: dict[str, Path], tmp_pat
     assert main(["export", str(encoders["conv1"]), "-o", str(tmp_path / "e"),
                  "--report", str(tmp_path / "exp")]) == 2  # fmt: skip
     assert not (tmp_path / "e").exists()
+
+
+def test_model_card_of_an_evaluation_run_and_an_id_list(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ROIs1158_spring_1_p1\nROIs1158_spring_1_p2\n# a comment\n")
+    encoder = write_encoder(tmp_path / "run" / "encoder.pt")
+    payload = torch.load(encoder, weights_only=True)
+    payload["metadata"]["config"]["subset"] = str(ids)
+    torch.save(payload, encoder)
+    run = tmp_path / "eval"
+    run.mkdir()
+    metrics = {"protocol": "knn", "input": "s2", "budget": "full", "seeds": [0],
+               "encoder": str(encoder), "aggregate": {"oa": {"mean": 0.75, "std": 0.0}},
+               "retrieval": {"s1_to_s2_r@1": 0.5}}  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    export_for_timm(encoder, tmp_path / "e", report=run)
+    card = (tmp_path / "e" / "README.md").read_text()
+    assert "Patch ids: the 2 patches of the list `ids.txt`." in card
+    assert "| eval | sen12ms | knn | s2 | full | 0 | 0.750 ± 0.000 | 0.500 |" in card
+    (run / "metrics.json").write_text(json.dumps(metrics | {"encoder": "other/encoder.pt"}))
+    with pytest.raises(DataError, match=r"evaluates other/encoder\.pt"):
+        export_for_timm(encoder, tmp_path / "e2", report=run)

@@ -182,6 +182,8 @@ def export_for_timm(encoder_path: str | Path, out: str | Path, report: str | Pat
     shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted export
     partial.mkdir(parents=True)
     try:
+        # Per-sensor encoders: write_folder(..., partial / sensor, ...) for each sensor, and a
+        # README.md in ``partial`` saying how to combine them (features concatenated or summed).
         names = write_folder(encoder_path, encoder, partial, Path(report) if report else None)
         if out.exists():
             old = out.with_name(out.name + ".replaced")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sensormoco.data.sen12ms.layout import read_id_list
 from sensormoco.errors import DataError
 from sensormoco.export.metadata import EncoderMetadata, sensor_of
 
@@ -101,6 +102,16 @@ def report_section(report: Path, encoder_path: Path) -> list[str]:
     return lines
 
 
+def _ids(subset: Any) -> str:
+    """Where the pre-training patch ids came from (and how many, when the list is at hand)."""
+    if not subset:
+        return "every non-test patch of the data"
+    path = Path(str(subset))
+    if not path.is_file():
+        return f"the list `{subset}` (not found at export time)"
+    return f"the {len(read_id_list(path))} patches of the list `{path.name}`"
+
+
 def _usage(meta: EncoderMetadata, config: dict[str, Any], adapter_function: str) -> list[str]:
     arch, chans = config["architecture"], config["model_args"]["in_chans"]
     lines = ["## Use", "", "With timm alone (this folder, or its Hugging Face copy as "
@@ -140,7 +151,8 @@ def render(encoder_path: Path, meta: EncoderMetadata, config: dict[str, Any],
              f"# {title(meta)}", "",
              f"A {meta.backbone} backbone pre-trained with MoCo-v2 (sensormoco {version}) "
              f"in mode `{meta.mode}`: {MODES.get(meta.mode or '', 'see its config')}. Input "
-             f"adapter `{meta.adapter}`; exported from `{encoder_path}`.", "",
+             f"adapter `{meta.adapter}`; exported from "
+             f"`{encoder_path.parent.name}/{encoder_path.name}`.", "",
              "## Input", "",
              f"{len(meta.bands)} channels, in this order (mean and std are those of the "
              "standardisation, after the clip):", ""]  # fmt: skip
@@ -159,11 +171,9 @@ def render(encoder_path: Path, meta: EncoderMetadata, config: dict[str, Any],
     lines += _usage(meta, config, adapter_function)
     summary_path = encoder_path.parent / "summary.json"
     summary = _read_json(summary_path) if summary_path.is_file() else {}
-    subset = meta.config.get("subset")
     lines += ["## Training data", "",
               "SEN12MS (Schmitt et al. 2019) S1/S2 pairs; the official hold-out test scenes "
-              "never enter pre-training.",
-              f"Patch ids: {f'`{subset}`' if subset else 'every non-test patch of the data'}.",
+              "never enter pre-training.", f"Patch ids: {_ids(meta.config.get('subset'))}.",
               ""]  # fmt: skip
     if summary:
         found = [[k, str(summary[k])] for k in SUMMARY_KEYS if summary.get(k) is not None]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from sensormoco.data.bands import Normalization
 from sensormoco.export.metadata import EncoderMetadata
 from sensormoco.export.preprocess import Array, Preprocessing
 from sensormoco.models.moco import Encoder
@@ -57,8 +58,13 @@ class PretrainedEncoder(nn.Module):
         return out
 
 
-def load_encoder(path: str | Path, bands: Sequence[str] | None = None) -> PretrainedEncoder:
+def load_encoder(
+    path: str | Path,
+    bands: Sequence[str] | None = None,
+    normalization: Normalization | None = None,
+) -> PretrainedEncoder:
     """The encoder file ``path`` (``encoder.pt`` of ``sensormoco pretrain``) in eval mode;
-    with ``bands`` given, refuses an encoder whose bands (names and order) differ."""
-    encoder, meta = checkpoint.load_encoder(path, expected_bands=bands)
+    refuses an encoder whose bands (names and order) or per-band normalisation differ from
+    ``bands`` / ``normalization`` when these are given."""
+    encoder, meta = checkpoint.load_encoder(path, bands, normalization)
     return PretrainedEncoder(encoder, EncoderMetadata.from_dict(meta, path)).eval()
