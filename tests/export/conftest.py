@@ -18,7 +18,7 @@ MakeEncoder = Callable[..., Path]
 def write_encoder(path: Path, adapter: str = "conv1", bands: tuple[str, ...] = FUSION_BANDS,
                   seed: int = 0) -> Path:  # fmt: skip
     """An untrained resnet18 encoder whose BN running statistics moved off their defaults (a
-    few train-mode passes), exported as ``sensormoco pretrain`` does."""
+    few train-mode passes), exported as ``sensormoco pretrain`` does (channels_last)."""
     torch.manual_seed(seed)
     encoder = build_encoder(bands, "resnet18", adapter, 16).train()
     with torch.no_grad():
@@ -27,7 +27,7 @@ def write_encoder(path: Path, adapter: str = "conv1", bands: tuple[str, ...] = F
     meta = {"mode": "fusion-all", "input": "s1s2", "version": "test",
             "normalization": SEN12MS_NORMALIZATION.select(bands).to_dict(),
             "config": {"mode": "fusion-all", "crop_size": 32, "subset": None}}  # fmt: skip
-    export_encoder(encoder, path, meta)
+    export_encoder(encoder.to(memory_format=torch.channels_last), path, meta)  # as pre-training
     return path
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from sensormoco.atomic import atomic_path, atomic_write_text
 from sensormoco.errors import DataError
 from sensormoco.export import model_card
 from sensormoco.export.metadata import SENSOR_ORDER
@@ -147,17 +148,19 @@ def write_folder(encoder_path: Path, encoder: PretrainedEncoder, folder: Path,
         raise DataError(encoder_path, "a zero-pad encoder exports only with the full fusion "
                         f"bands {list(FUSION_BANDS)}, it takes {list(meta.bands)}")  # fmt: skip
     config = timm_config(encoder)
-    save_file(backbone_state_for_timm(encoder_path), str(folder / WEIGHTS),
-              metadata={"format": "pt", "architecture": meta.backbone})  # fmt: skip
+    # contiguous: pre-training stores channels_last weights, safetensors takes row-major ones
+    backbone = {k: v.contiguous() for k, v in backbone_state_for_timm(encoder_path).items()}
+    with atomic_path(folder / WEIGHTS) as tmp:  # (atomic_path also gives the usual file mode)
+        save_file(backbone, str(tmp), metadata={"format": "pt", "architecture": meta.backbone})
     files = [WEIGHTS]
     adapter = encoder.encoder.adapter
     if isinstance(adapter, OneByOneAdapter):
-        save_file(adapter_state(adapter), str(folder / ADAPTER_WEIGHTS),
-                  metadata={"format": "pt", "adapter": "1x1"})  # fmt: skip
+        with atomic_path(folder / ADAPTER_WEIGHTS) as tmp:
+            save_file(adapter_state(adapter), str(tmp), metadata={"format": "pt", "adapter": "1x1"})
         files.append(ADAPTER_WEIGHTS)
-    (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     card = model_card.render(encoder_path, meta, config, ADAPTER_FUNCTION, report)
-    (folder / CARD).write_text(card, encoding="utf-8")
+    atomic_write_text(folder / CARD, card)
     return [*files, CONFIG, CARD]
 
 

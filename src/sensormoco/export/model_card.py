@@ -176,7 +176,8 @@ def render(encoder_path: Path, meta: EncoderMetadata, config: dict[str, Any],
               "never enter pre-training.", f"Patch ids: {_ids(meta.config.get('subset'))}.",
               ""]  # fmt: skip
     if summary:
-        found = [[k, str(summary[k])] for k in SUMMARY_KEYS if summary.get(k) is not None]
+        found = [[k, f"{v:.4g}" if isinstance(v, float) else str(v)]
+                 for k in SUMMARY_KEYS if (v := summary.get(k)) is not None]  # fmt: skip
         lines += [*_table(["from summary.json", "value"], found), ""]
     lines += ["## Settings", ""]
     lines += _table(["setting", "value"], [[k, f"`{v}`"] for k, v in meta.config.items()])
