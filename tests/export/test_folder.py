@@ -76,6 +76,10 @@ def test_config_is_timms_with_bands_and_input_rules(encoders: dict[str, Path], t
     assert rules["missing_sensor"].startswith("zeros after standardisation")
     assert config["adapter"] is None
     assert config["sensormoco"]["mode"] == "fusion-all"
+    encoder = sensormoco.load_encoder(encoders["conv1"])
+    assert sensormoco.Preprocessing.from_folder(tmp_path / "e") == encoder.preprocessing
+    with pytest.raises(DataError, match=r"not the config\.json of an exported encoder"):
+        sensormoco.Preprocessing.from_folder(tmp_path)
 
 
 def test_refuses_a_non_empty_folder_unless_forced(encoders: dict[str, Path], tmp_path: Path):

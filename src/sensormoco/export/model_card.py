@@ -131,11 +131,11 @@ def _usage(meta: EncoderMetadata, config: dict[str, Any], adapter_function: str)
                   "from safetensors.torch import load_file", "",
                   'features = model(apply_adapter(x, load_file("adapter.safetensors")))',
                   "```", ""]  # fmt: skip
-    lines += ["With sensormoco (`pip install sensormoco`), which also builds the input from raw "
-              "arrays:", "", "```python", "import sensormoco", "",
-              'encoder = sensormoco.load_encoder("encoder.pt")',
-              'x = encoder.preprocess({"s1": s1_db, "s2": s2_reflectance})',
-              "features = encoder(x)", "```", ""]  # fmt: skip
+    lines += ["sensormoco builds the input from raw arrays (`config.json` is all it needs):", "",
+              "```python", "import sensormoco", "",
+              'prepare = sensormoco.Preprocessing.from_folder("PATH/TO/THIS/FOLDER")',
+              'x = prepare({"s1": s1_db, "s2": s2_reflectance})  # C x H x W or N x C x H x W',
+              "```", ""]  # fmt: skip
     return lines
 
 
@@ -154,8 +154,8 @@ def render(encoder_path: Path, meta: EncoderMetadata, config: dict[str, Any],
              f"adapter `{meta.adapter}`; exported from "
              f"`{encoder_path.parent.name}/{encoder_path.name}`.", "",
              "## Input", "",
-             f"{len(meta.bands)} channels, in this order (mean and std are those of the "
-             "standardisation, after the clip):", ""]  # fmt: skip
+             f"{len(meta.bands)} channels, in this order (mean and std of the standardisation, "
+             "after the clip; full precision in config.json):", ""]  # fmt: skip
     lines += _table(["channel", "band", "sensor", "mean", "std"], [
         [str(i), b, sensor_of(b), f"{m:.6g}", f"{s:.6g}"]
         for i, (b, m, s) in enumerate(zip(norm.bands, norm.mean, norm.std, strict=True))

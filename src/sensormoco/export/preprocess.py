@@ -7,8 +7,10 @@ order, and zeros for a sensor the caller does not give.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
@@ -17,6 +19,7 @@ from torch import Tensor
 
 from sensormoco.data.bands import SENSOR_BANDS, Normalization, resolve_bands
 from sensormoco.data.sen12ms.layout import clean_s1_, clip_s2_
+from sensormoco.errors import DataError
 from sensormoco.export.metadata import INPUT_CLIP, EncoderMetadata, sensor_of
 
 Array: TypeAlias = np.ndarray | Tensor
@@ -49,6 +52,25 @@ class Preprocessing:
     @classmethod
     def from_metadata(cls, metadata: EncoderMetadata) -> Preprocessing:
         return cls(metadata.bands, metadata.require_normalization().select(metadata.bands))
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> Preprocessing:
+        """From the ``config.json`` of an exported folder (``sensormoco export``)."""
+        path = Path(folder) / "config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+            bands = tuple(str(b) for b in config["bands"])
+            stats = {
+                band: {"mean": rule["mean"][i], "std": rule["std"][i]}
+                for rule in config["preprocessing"]["sensors"].values()
+                for i, band in enumerate(rule["bands"])
+            }
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
+            raise DataError(path, f"not the config.json of an exported encoder ({exc})") from exc
+        missing = [b for b in bands if b not in stats]
+        if missing:
+            raise DataError(path, f"no mean and std for band(s) {missing}")
+        return cls(bands, Normalization.from_dict(stats, str(path)).select(bands))
 
     def sensor_bands(self, sensor: str) -> tuple[str, ...]:
         return tuple(b for b in self.bands if sensor_of(b) == sensor)
