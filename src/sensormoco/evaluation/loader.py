@@ -69,6 +69,7 @@ def loader(
     options: dict[str, Any] = {
         "num_workers": settings.workers,
         "pin_memory": settings.device.type == "cuda",
+        "persistent_workers": settings.workers > 0,  # epochs reuse one set of workers
         "generator": torch.Generator().manual_seed(0),
     }
     if batches is not None:
