@@ -32,8 +32,10 @@ def test_a_store_gives_the_trees_labels_split_and_samples(synth_root: Path, synt
     ids = tree.test_ids[:3] + tree.split.train[:2]
     for label in ("single", "multi"):
         assert torch.equal(tree.targets(ids, label), store.targets(ids, label))
-        for i, (a, b) in enumerate(zip(tree.samples(ids, label), store.samples(ids, label),
-                                       strict=True)):  # fmt: skip
+        from_tree, from_store = tree.samples(ids, label), store.samples(ids, label)
+        assert len(from_tree) == len(from_store) == len(ids)
+        for i in range(len(ids)):
+            a, b = from_tree[i], from_store[i]
             assert a.keys() == b.keys() == {"s1", "s2", "target", "index"}
             assert all(torch.equal(a[k], b[k]) for k in a)
             assert int(a["index"]) == i
@@ -77,6 +79,7 @@ def test_fingerprint_follows_ids_and_files(synth_root: Path, tmp_path: Path) -> 
     first = data.fingerprint(ids)
     assert data.fingerprint(list(ids)) == first
     assert len({first, data.fingerprint(ids[:-1]), data.fingerprint(ids[::-1])}) == 3
+    assert isinstance(data.patches, SEN12MSDataset)
     s2 = root / data.patches.records[data.positions[ids[0]]].paths["s2"]
     stat = s2.stat()
     os.utime(s2, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten in place

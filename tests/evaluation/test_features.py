@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_a_cached_file_is_used_only_under_its_own_key(synth_root: Path, tmp_path
     net = Counting()
     ids = data.test_ids
 
-    def run(network: dict[str, str], ids: list, names: tuple[str, ...] = ("s2",)) -> None:
+    def run(network: dict[str, str], ids: list[Any], names: tuple[str, ...] = ("s2",)) -> None:
         cache.features(net, network, data.samples(ids, "single"), data.fingerprint(ids), names,
                        S2_LAND_BANDS)  # fmt: skip
 
@@ -92,5 +93,6 @@ def test_weights_digest_sees_every_tensor() -> None:
     assert weights_sha256(load_variant("supervised", "s2", "resnet18", seed=0).features) == digest
     assert weights_sha256(load_variant("supervised", "s2", "resnet18", seed=1).features) != digest
     bn = next(m for m in net.modules() if isinstance(m, nn.BatchNorm2d))
-    bn.num_batches_tracked += 1  # an int64 buffer
+    assert bn.num_batches_tracked is not None
+    bn.num_batches_tracked.add_(1)  # an int64 buffer
     assert weights_sha256(net) != digest
