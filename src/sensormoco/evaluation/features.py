@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sensormoco.atomic import atomic_path
-from sensormoco.evaluation.loader import LoaderSettings, Sample, inputs, loader
+from sensormoco.evaluation.loader import LoaderSettings, inputs, loader
+from sensormoco.evaluation.samples import Sample
 
 FORMAT = 1
 FeatureArray = np.ndarray[Any, np.dtype[np.float32]]

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sensormoco.evaluation.classify import Classifier, FitConfig, FitResult, scores, train_best
-from sensormoco.evaluation.loader import EpochBatches, LoaderSettings, Sample, inputs, loader
+from sensormoco.evaluation.loader import EpochBatches, LoaderSettings, inputs, loader
+from sensormoco.evaluation.samples import Sample
 
 
 @torch.no_grad()

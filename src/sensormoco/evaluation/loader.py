@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from sensormoco.evaluation.samples import Sample
 from sensormoco.evaluation.variants import model_input
 
-Sample = dict[str, Tensor]
 CPU = torch.device("cpu")
 
 
@@ -75,11 +75,6 @@ def loader(
     if batches is not None:
         return DataLoader(dataset, batch_sampler=batches, **options)
     return DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, **options)
-
-
-def to_device(batch: Sample, device: torch.device) -> Sample:
-    """The batch's tensors on ``device`` (non-blocking from pinned memory)."""
-    return {k: v.to(device, non_blocking=device.type == "cuda") for k, v in batch.items()}
 
 
 def inputs(batch: Sample, input_: str, bands: Sequence[str], device: torch.device) -> Tensor:
