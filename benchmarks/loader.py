@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
-from sensormoco.data.store.dataset import open_patches
+from sensormoco.data.sources import open_patches
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 

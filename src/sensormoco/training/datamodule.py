@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
-from sensormoco.data.store.dataset import open_patches
+from sensormoco.data.sources import open_patches
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
