@@ -25,7 +25,7 @@ from sensormoco.data.sen12ms.subset import Footprint
 from sensormoco.data.store.format import LC_LAYERS, is_store, open_store
 from sensormoco.errors import DataError
 
-if TYPE_CHECKING:  # the datasets import torch; the data commands that need no pixels do not
+if TYPE_CHECKING:
     from torch import Tensor
 
     from sensormoco.data.sen12ms.dataset import SEN12MSDataset
@@ -54,9 +54,19 @@ def standardize(
     """A batch of ``raw`` samples standardised as the non-raw samples are, bit for bit (the
     same float32 operations): ``s1`` N x C1 x H x W dB, ``s2`` N x C2 x H x W int16; run on
     the device, after the transfer."""
+    import torch  # here: the data commands that read no pixels never import torch
+
     out = dict(batch)
-    out["s1"] = s1.apply(batch["s1"])  # N x C1 x H x W
-    out["s2"] = s2.apply(batch["s2"].float())  # N x C2 x H x W
+    for key, norm in (("s1", s1), ("s2", s2)):
+        x = batch[key]  # N x C x H x W
+        mean = torch.tensor(norm.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+        std = torch.tensor(norm.std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+        y = torch.empty(x.shape, dtype=torch.float32, device=x.device)  # N x C x H x W
+        # in place; on a CPU a sample at a time, so it stays in cache (a batch is ~25 MB)
+        pairs = zip(x, y, strict=True) if x.device.type == "cpu" else ((x, y),)
+        for source, target in pairs:
+            target.copy_(source).sub_(mean).div_(std)  # (x - mean) / std: Normalization.apply
+        out[key] = y
     return out
 
 
