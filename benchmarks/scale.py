@@ -1,6 +1,6 @@
 """Scale rehearsal: every command on synthetic SEN12MS trees of two sizes, as child processes.
 
-    python -m benchmarks.scale [--sizes 256 1024] [--size 256] [--grid 4] [--steps 5]
+    python -m benchmarks.scale [--sizes 128 512] [--size 256] [--grid 4] [--steps 5]
                                [--workers 2] [--eval-from tree] [--work DIR] [--out FILE.md]
 
 For each size a synthetic tree of ``--size`` px patches (``--grid`` x ``--grid`` patches a
@@ -15,10 +15,11 @@ line extrapolation to SEN12MS (180,662 patches; test 18,106) and BigEarthNet v2 
 its evaluate rows take every patch as test, an upper bound). A row scales with the tree's
 patches, or (evaluate) with its test patches. The Markdown tables go to stdout and ``--out``.
 
-Defaults: 256 and 1,024 patches of 256 px in scenes of 4 x 4 (16 and 64 scenes: 32 and 128
-test patches, 4x both), chosen to finish in about 15 minutes on 2 cores; ``--sizes 512 2048
---grid 8`` is the next step up (4x the data, again 4x the test patches). ``--eval-from
-store`` evaluates from the store once evaluation reads one.
+Defaults: 128 and 512 patches of 256 px in scenes of 4 x 4 (8 and 32 scenes: 16 and 64 test
+patches, 4x both): about 25 minutes on the shared 2-core VM (load ~15), which is what they
+were measured under (docs/performance.md); ``--sizes 512 2048 --grid 8`` is the next step up
+(4x the data, 64 and 256 test patches). ``--eval-from store`` evaluates from the store once
+evaluation reads one.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def tables(runs: list[tuple[dict[str, int], dict[str, Measured]]], args: argpars
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[256, 1024], metavar="N",
+    parser.add_argument("--sizes", type=int, nargs=2, default=[128, 512], metavar="N",
                         help="patches of the two trees (rounded up to whole scenes)")  # fmt: skip
     parser.add_argument("--size", type=int, default=256, help="patch size, px")
     parser.add_argument("--grid", type=int, default=4, help="patches per scene side")
