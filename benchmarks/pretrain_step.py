@@ -68,6 +68,7 @@ from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import PretrainConfig, load_config
+from sensormoco.training.datamodule import loader_workers
 from sensormoco.training.pretrain import PretrainModule
 
 PRECISIONS = {"fp32": "32", "bf16": "bf16-mixed"}  # label -> Lightning precision
@@ -121,9 +122,10 @@ def torchgeo_run(config: PretrainConfig, tree: Path, steps: int, warmup: int) ->
 
     L.seed_everything(config.seed, verbose=False)
     dataset = SEN12MS(tree, "train", TORCHGEO_BANDS, torchgeo_scale, checksum=False)
+    workers = loader_workers(config.num_workers)
     loader = DataLoader(
         dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-        num_workers=config.num_workers, persistent_workers=config.num_workers > 0,
+        num_workers=workers, persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(config.seed),
     )  # fmt: skip
     width = PretrainModule(config).moco.encoder_q.backbone.num_features
