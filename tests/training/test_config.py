@@ -53,6 +53,15 @@ def test_auto_negatives_are_cross_sensor_for_sensor_pairs_only() -> None:
         load_config(None, {"mode": "sensor-pairs", "batch_size": 32, "queue_size": 96})
 
 
+def test_fusion_optional_takes_cross_sensor_negatives_in_three_segments() -> None:
+    c = load_config("cpu-small", {"mode": "fusion-optional", "negatives": "cross-sensor",
+                                  "batch_size": 16, "queue_size": 96})  # fmt: skip
+    assert c.queue_groups == 3
+    assert load_config("cpu-small", {"mode": "fusion-optional"}).negatives == "shared"
+    with pytest.raises(ValueError, match=r"x 3 queue segments \(cross-sensor\)"):
+        load_config("cpu-small", {"mode": "fusion-optional", "negatives": "cross-sensor"})
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_files_equal_the_presets_loaded_by_name(name: str) -> None:
     by_file = load_config(CONFIGS / f"{name}.yaml", {"mode": "fusion-partial"})

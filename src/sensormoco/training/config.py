@@ -4,7 +4,9 @@ Every setting has its default in :mod:`sensormoco.defaults`; ``mode`` has none (
 experiment's variable). ``augment: auto`` resolves to ``none`` for ``sensor-pairs`` and to the
 default preset otherwise, so a preset serves every mode; ``negatives: auto`` resolves to
 ``cross-sensor`` for the sensor-pair modes (each key's negatives are keys of its own sensor, see
-:class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise.
+:class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise;
+``fusion-optional`` takes ``cross-sensor`` when asked (three segments: S1, S2 and S1S2 keys, so
+its queue must be a multiple of three global batches, which the presets' are not).
 ``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
 the queue must be a multiple of it.
 The presets live here (so they load by name from an installed package) and, identical, as
@@ -31,11 +33,12 @@ from sensormoco.errors import DataError
 from sensormoco.models.adapters import ADAPTER_KINDS
 from sensormoco.models.backbones import BACKBONES
 from sensormoco.training.views import (
-    KEY_SENSORS,
+    CROSS_SENSOR_MODES,
     MODES,
     SENSOR_PAIR_MODES,
     check_preset,
     encoder_bands,
+    key_kinds,
 )
 
 AUTO = "auto"
@@ -106,8 +109,9 @@ class PretrainConfig:
 
     @property
     def queue_groups(self) -> int:
-        """Segments of the negative queue: one per key sensor with cross-sensor negatives."""
-        return len(KEY_SENSORS) if self.negatives == "cross-sensor" else 1
+        """Segments of the negative queue: with cross-sensor negatives one per kind of key (S1
+        and S2 for sensor pairs; S1, S2 and S1S2 for fusion-optional)."""
+        return key_kinds(self.mode) if self.negatives == "cross-sensor" else 1
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -173,9 +177,9 @@ def _validate(c: PretrainConfig) -> None:
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("precision", c.precision, PRECISIONS)
     _choice("negatives", c.negatives, NEGATIVES)
-    if c.negatives == "cross-sensor" and c.mode not in SENSOR_PAIR_MODES:
-        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode "
-                         f"({', '.join(SENSOR_PAIR_MODES)}), not {c.mode}")  # fmt: skip
+    if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
+        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
+                         f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}")  # fmt: skip
     positive = ("epochs", "batch_size", "crop_size", "queue_size", "dim", "bn_splits", "devices",
                 "num_nodes", "log_every_n_steps", "checkpoint_every_n_steps")  # fmt: skip
     for name in positive:
