@@ -146,3 +146,20 @@ def test_a_checkpoint_from_before_negatives_existed_ran_a_shared_queue() -> None
     now = load_config("cpu-small", {"mode": "sensor-pairs"})
     assert incompatible_changes(saved, now) == ["negatives: 'shared' -> 'cross-sensor'"]
     assert incompatible_changes(saved, old_pairs) == []  # --negatives shared resumes it
+
+
+def test_one_process_refuses_batch_norm_shared_by_a_query_and_its_key() -> None:
+    """With one process, keys must be normalised over other sub-batches than their queries
+    (shuffle-BN emulation, bn_splits >= 2); the presets and the defaults do so."""
+    for name in PRESETS:
+        c = load_config(name, {"mode": "sensor-pairs"})
+        assert c.shuffle_bn
+        assert c.bn_splits >= 2
+    assert load_config(None, {"mode": "sensor-pairs"}).bn_splits >= 2
+    for leak in ({"bn_splits": 1}, {"shuffle_bn": False}):
+        with pytest.raises(ValueError, match="batch-norm statistics"):
+            load_config("cpu-small", {"mode": "sensor-pairs", **leak})
+    # several processes: keys are shuffled across ranks (MoCo's shuffle-BN)
+    ddp = load_config("cpu-small", {"mode": "sensor-pairs", "bn_splits": 1, "devices": 2,
+                                    "queue_size": 128})  # fmt: skip
+    assert ddp.bn_splits == 1

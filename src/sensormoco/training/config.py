@@ -7,6 +7,8 @@ default preset otherwise, so a preset serves every mode; ``negatives: auto`` res
 :class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise;
 ``fusion-optional`` takes ``cross-sensor`` when asked (three segments: S1, S2 and S1S2 keys, so
 its queue must be a multiple of three global batches, which the presets' are not).
+On one process batch norm must not be shared by a query and its key: ``shuffle_bn`` with
+``bn_splits`` >= 2 is required there (see :class:`~sensormoco.models.moco.MoCo`).
 ``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
 the queue must be a multiple of it.
 The presets live here (so they load by name from an installed package) and, identical, as
@@ -49,6 +51,7 @@ NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
 RESUMABLE_CHANGES = frozenset({
     "epochs", "max_steps", "num_workers", "precision", "devices", "num_nodes", "accelerator",
     "strategy", "deterministic", "log_every_n_steps", "checkpoint_every_n_steps",
+    "diagnostics_every_n_steps",
 })  # fmt: skip
 
 
@@ -89,6 +92,7 @@ class PretrainConfig:
     deterministic: bool = False
     log_every_n_steps: int = defaults.PRETRAIN_LOG_EVERY
     checkpoint_every_n_steps: int = defaults.PRETRAIN_CHECKPOINT_EVERY
+    diagnostics_every_n_steps: int = defaults.PRETRAIN_DIAGNOSTICS_EVERY  # 0: none
 
     def __post_init__(self) -> None:
         for name, value in check_types(dataclasses.asdict(self)).items():
@@ -187,6 +191,9 @@ def _validate(c: PretrainConfig) -> None:
             raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
     if c.max_steps is not None and c.max_steps < 1:
         raise ValueError(f"max_steps must be at least 1 (or null), got {c.max_steps}")
+    if c.diagnostics_every_n_steps < 0:
+        raise ValueError(f"diagnostics_every_n_steps must be at least 0 (0: none), got "
+                         f"{c.diagnostics_every_n_steps}")  # fmt: skip
     if c.num_workers < 0:
         raise ValueError(f"num_workers must be at least 0, got {c.num_workers}")
     if c.lr <= 0 or c.temperature <= 0 or c.weight_decay < 0:
@@ -196,6 +203,12 @@ def _validate(c: PretrainConfig) -> None:
     if c.batch_size % c.bn_splits or c.batch_size // c.bn_splits < 2:
         raise ValueError(f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
                          "sub-batches of at least 2 samples each")  # fmt: skip
+    if c.devices * c.num_nodes == 1 and not (c.shuffle_bn and c.bn_splits >= 2):
+        raise ValueError(
+            f"one process with shuffle_bn {str(c.shuffle_bn).lower()} and bn_splits "
+            f"{c.bn_splits} lets a query and its key share batch-norm statistics (MoCo §3.3); "
+            "use shuffle_bn true with bn_splits >= 2 (keys normalised over other sub-batches)"
+        )
     if c.queue_size % (c.global_batch * c.queue_groups):
         g = c.global_batch * c.queue_groups
         segments = f" x {c.queue_groups} queue segments (cross-sensor)" * (c.queue_groups > 1)
@@ -219,7 +232,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "resnet18", "adapter": "conv1", "augment": AUTO, "epochs": 100,
         "max_steps": 300, "batch_size": 32, "crop_size": 64, "queue_size": 256, "dim": 128,
         "lr": 0.02, "schedule": "constant", "sgd_momentum": 0.9, "weight_decay": 0.0001,
-        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 1,
+        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 2,
         "num_workers": 0, "log_every_n_steps": 10, "checkpoint_every_n_steps": 100,
     },
 }  # fmt: skip
