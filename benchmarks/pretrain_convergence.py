@@ -122,19 +122,21 @@ def main() -> None:
         summary = run_pretrain(config, root, run)
         log = next((run / "logs" / "csv").glob("version_*/metrics.csv"))
         with log.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("loss")]
+            logged = list(csv.DictReader(f))  # training rows, and diagnostics rows of their own
+        rows = [r for r in logged if r.get("loss")]
         # steps until every queue segment holds real keys
         fill = config.queue_size // config.global_batch
         k = config.queue_size // config.queue_groups  # negatives per query
         loaded = load_variant("moco", "s1s2", config.backbone, run / ENCODER, data.normalization)
         r = cross_modal_retrieval(loaded, val, 256)
         assert r is not None  # sensor-pair and fusion encoders take either sensor alone
-        windows = rolling_means(rows, "loss", fill, WINDOW)
+        after_fill = sum(1 for row in rows if int(row["step"]) >= fill)
+        windows = rolling_means(rows, "loss", fill, max(1, min(WINDOW, after_fill)))
         last, lowest = windows[-1], min(windows)
         verdict = "stable" if last <= lowest * (1 + STABLE) else "CLIMBS BACK"
         d = summary["diagnostics"]
         if args.out:
-            draw(args.out / f"{mode}.png", rows, f"{mode}: {' '.join(args.set)}")
+            draw(args.out / f"{mode}.png", logged, f"{mode}: {' '.join(args.set)}")
         print(f"| {mode} | {k} | {window(rows, fill, fill + 20, 'loss'):.3f} "
               f"| {window(rows, args.steps - 20, args.steps, 'loss'):.3f} | {math.log(k + 1):.3f} "
               f"| {window(rows, fill, fill + 20, 'pos_acc'):.3f} "
