@@ -47,6 +47,7 @@ AUTO = "auto"
 PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
+ENCODERS: tuple[str, ...] = ("shared", "per-sensor")  # one network, or an S1 and an S2 one
 # Settings a resumed run may change: run length and hardware, not the experiment.
 RESUMABLE_CHANGES = frozenset({
     "epochs", "max_steps", "num_workers", "precision", "devices", "num_nodes", "accelerator",
@@ -72,6 +73,7 @@ class PretrainConfig:
     crop_size: int = defaults.PRETRAIN_CROP_SIZE
     queue_size: int = defaults.MOCO_QUEUE_SIZE
     negatives: str = AUTO  # shared | cross-sensor (auto: cross-sensor for sensor pairs)
+    encoder: str = "shared"  # shared | per-sensor (sensor-pair modes, one process)
     dim: int = defaults.MOCO_DIM
     lr: float = defaults.PRETRAIN_LR
     schedule: str = defaults.PRETRAIN_SCHEDULE
@@ -181,6 +183,18 @@ def _validate(c: PretrainConfig) -> None:
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("precision", c.precision, PRECISIONS)
     _choice("negatives", c.negatives, NEGATIVES)
+    _choice("encoder", c.encoder, ENCODERS)
+    if c.encoder == "per-sensor":
+        if c.mode not in SENSOR_PAIR_MODES or c.negatives != "cross-sensor":
+            raise ValueError(f"encoder per-sensor needs a sensor-pair mode "
+                             f"({', '.join(SENSOR_PAIR_MODES)}) with cross-sensor negatives (each "
+                             f"network's own queue), not {c.mode} with {c.negatives}")  # fmt: skip
+        if c.devices * c.num_nodes > 1:
+            raise ValueError("encoder per-sensor runs on one process for now (devices 1)")
+        if c.batch_size % (2 * c.bn_splits) or c.batch_size // (2 * c.bn_splits) < 2:
+            raise ValueError(f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
+                             f"per network) must split into bn_splits {c.bn_splits} sub-batches "
+                             "of at least 2")  # fmt: skip
     if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
         raise ValueError(f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
                          f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}")  # fmt: skip
@@ -289,7 +303,7 @@ def load_config(
 
 
 # What a checkpoint written before a setting existed ran with.
-ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared"}
+ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared", "encoder": "shared"}
 
 
 def incompatible_changes(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
 from sensormoco.models.moco import Encoder, MoCo
+from sensormoco.models.per_sensor import FUSION_SLICES, PerSensorMoCo
 
 PROBE_SIZE = 32  # locations in the probe batch
 
@@ -65,20 +66,33 @@ def make_probe(
 
 
 @torch.no_grad()
-def _gap(encoder: Encoder, probe: Probe) -> Tensor:
+def _mean_embedding(encoder: Encoder, x: Tensor) -> Tensor:
+    """Mean normalised embedding of ``x`` (P x C x H x W) in eval mode: D."""
     training = encoder.training
     encoder.eval()
     try:
-        z_s1 = F.normalize(encoder(probe.s1).float(), dim=1)  # P x D
-        z_s2 = F.normalize(encoder(probe.s2).float(), dim=1)  # P x D
+        return F.normalize(encoder(x).float(), dim=1).mean(dim=0)  # D
     finally:
         encoder.train(training)
-    return z_s2.mean(dim=0) - z_s1.mean(dim=0)  # D
 
 
-def modality_gaps(moco: MoCo, probe: Probe) -> dict[str, float]:
-    """Gap norms of both encoders and the cosine between their gaps, on ``probe``."""
-    gap_q, gap_k = _gap(moco.encoder_q, probe), _gap(moco.encoder_k, probe)
+def _gap(s1: Encoder, s2: Encoder, probe: Probe, own_bands: bool) -> Tensor:
+    """S2 mean minus S1 mean; ``own_bands``: each encoder takes its sensor's bands alone."""
+    x_s1 = probe.s1[:, FUSION_SLICES["s1"]] if own_bands else probe.s1
+    x_s2 = probe.s2[:, FUSION_SLICES["s2"]] if own_bands else probe.s2
+    return _mean_embedding(s2, x_s2) - _mean_embedding(s1, x_s1)  # D
+
+
+def modality_gaps(moco: MoCo | PerSensorMoCo, probe: Probe) -> dict[str, float]:
+    """Gap norms of both encoders and the cosine between their gaps, on ``probe`` (per-sensor
+    encoders: the S2 network's S2 mean minus the S1 network's S1 mean)."""
+    if isinstance(moco, PerSensorMoCo):
+        s1, s2 = moco.moco("s1"), moco.moco("s2")
+        gap_q = _gap(s1.encoder_q, s2.encoder_q, probe, own_bands=True)
+        gap_k = _gap(s1.encoder_k, s2.encoder_k, probe, own_bands=True)
+    else:
+        gap_q = _gap(moco.encoder_q, moco.encoder_q, probe, own_bands=False)
+        gap_k = _gap(moco.encoder_k, moco.encoder_k, probe, own_bands=False)
     return {
         "gap_norm_q": float(gap_q.norm()),
         "gap_norm_k": float(gap_k.norm()),

@@ -42,6 +42,7 @@ from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
 from sensormoco.errors import DataError
 from sensormoco.models import MoCo, MoCoOutput, build_encoder
 from sensormoco.models.losses import positive_accuracy
+from sensormoco.models.per_sensor import SENSOR_BANDS, PerSensorMoCo
 from sensormoco.training.checkpoint import (
     AtomicCheckpointIO,
     LastCheckpoint,
@@ -86,10 +87,19 @@ class PretrainModule(L.LightningModule):
         self.config = config
         self.bands = config.bands
         self.normalization = normalization.select(self.bands)
-        encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
-                                config.adapter_trainable)  # fmt: skip
-        self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
-                         config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
+        self.moco: MoCo | PerSensorMoCo
+        if config.encoder == "per-sensor":  # an S1 and an S2 network (models/per_sensor.py)
+            encoders = {s: build_encoder(SENSOR_BANDS[s], config.backbone, config.adapter,
+                                         config.dim, config.adapter_trainable)
+                        for s in SENSOR_BANDS}  # fmt: skip
+            self.moco = PerSensorMoCo(encoders, config.queue_size, config.key_momentum,
+                                      config.temperature, config.shuffle_bn,
+                                      config.bn_splits)  # fmt: skip
+        else:
+            encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
+                                    config.adapter_trainable)  # fmt: skip
+            self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
+                             config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
         self.augmentation = Augmentation(config.augment, config.crop_size)
         self.last_loss: Tensor | None = None
         self.last_pos_acc: Tensor | None = None
@@ -171,7 +181,7 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         c = self.config
-        params = [p for p in self.moco.encoder_q.parameters() if p.requires_grad]
+        params = [p for p in self.moco.parameters() if p.requires_grad]  # the query encoder(s)
         optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.sgd_momentum,
                                     weight_decay=c.weight_decay)  # fmt: skip
         total = max(1, int(self.trainer.estimated_stepping_batches))
