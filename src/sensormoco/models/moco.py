@@ -130,8 +130,8 @@ class MoCo(nn.Module):
       shuffle-BN), then split as above;
     - on one process (shuffle-BN emulation) the key pass deals the rows that shared a query
       sub-batch over different key sub-batches: a key's sub-batch holds only about 1/S of its
-      query's sub-batch (at most ceil(N / S^2) rows plus one per kind), as MoCo's shuffle over S
-      GPUs does in expectation. With S = 1 on one process the statistics are shared (a leak):
+      query's sub-batch (about N / S^2 rows), as MoCo's shuffle over S GPUs does in
+      expectation. With S = 1 on one process the statistics are shared (a leak):
       the pre-training config refuses it.
 
     Without ``shuffle_bn`` sub-batches are consecutive chunks (one rank's share under DDP).
