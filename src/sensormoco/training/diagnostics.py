@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sensormoco.data.bands import Normalization
+from sensormoco.data.sources import standardize
 from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
 from sensormoco.models.moco import Encoder, MoCo
 from sensormoco.models.per_sensor import FUSION_SLICES, PerSensorMoCo
@@ -53,15 +55,20 @@ def make_probe(
     crop: int,
     device: torch.device,
     size: int = PROBE_SIZE,
+    norms: tuple[Normalization, Normalization] | None = None,
 ) -> Probe | None:
     """A probe of ``size`` locations spread evenly over the dataset (of ``length`` items),
-    centre-cropped to ``crop``; None when the encoder's ``bands`` are not the fusion layout."""
+    centre-cropped to ``crop``; None when the encoder's ``bands`` are not the fusion layout.
+    ``norms`` (S1's, S2's): the dataset's samples are raw and are standardised here."""
     if tuple(bands) != FUSION_BANDS or length < 1:
         return None
     picks = sorted({round(i * (length - 1) / max(1, size - 1)) for i in range(min(size, length))})
     items = [dataset[i] for i in picks]
-    s1 = _centre(torch.stack([item["s1"] for item in items]), crop).to(device)  # P x 2 x c x c
-    s2 = _centre(torch.stack([item["s2"] for item in items]), crop).to(device)  # P x 10 x c x c
+    batch = {key: torch.stack([item[key] for item in items]) for key in ("s1", "s2")}
+    if norms is not None:
+        batch = standardize(batch, *norms)
+    s1 = _centre(batch["s1"], crop).to(device)  # P x 2 x c x c
+    s2 = _centre(batch["s2"], crop).to(device)  # P x 10 x c x c
     return Probe(to_fusion_layout(None, s1), to_fusion_layout(s2, None))
 
 

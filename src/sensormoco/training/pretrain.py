@@ -128,8 +128,19 @@ class PretrainModule(L.LightningModule):
         self._run_start = (time.perf_counter(), self.global_step)
         data = getattr(getattr(self.trainer, "datamodule", None), "data", None)
         if self.config.diagnostics_every_n_steps and data is not None:
-            self.probe = make_probe(data.dataset, len(data.ids), self.bands,
-                                    self.config.crop_size, self.device)  # fmt: skip
+            self.probe = make_probe(
+                data.dataset,
+                len(data.ids),
+                self.bands,
+                self.config.crop_size,
+                self.device,
+                norms=data.norms,
+            )
+            if self.probe is not None and self.device.type in CHANNELS_LAST_DEVICES:
+                self.probe = Probe(  # the layout of the training batches (and the network)
+                    self.probe.s1.contiguous(memory_format=torch.channels_last),
+                    self.probe.s2.contiguous(memory_format=torch.channels_last),
+                )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         c = self.config
