@@ -24,7 +24,7 @@ from sensormoco.data.bands import S2_LAND_BANDS
 from sensormoco.errors import DataError
 from sensormoco.models import FUSION_BANDS
 from sensormoco.training.checkpoint import backbone_state_for_timm, load_encoder
-from sensormoco.training.config import PRESETS, load_config
+from sensormoco.training.config import PRESETS, load_config, read_config_file
 from sensormoco.training.views import MODES
 
 TINY = ["--config", "cpu-small", "--crop-size", "32", "--batch-size", "8", "--queue-size", "32",
@@ -95,7 +95,7 @@ def test_resume_to_more_steps_equals_an_uninterrupted_run(
     synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "constant.yaml"  # the same schedule whatever the run length
-    config.write_text(yaml.safe_dump(PRESETS["cpu-small"] | {"schedule": "constant"}))
+    config.write_text(yaml.safe_dump(read_config_file("cpu-small") | {"schedule": "constant"}))
     common = ["--mode", "fusion-optional", "--augment", "aug2", "--deterministic"]
     common += ["--config", str(config)]  # after TINY: overrides its --config
     assert _pretrain(synth_root, tmp_path / "whole", *common, "--max-steps", "8")[0] == 0

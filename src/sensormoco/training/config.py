@@ -11,8 +11,8 @@ On one process batch norm must not be shared by a query and its key: ``shuffle_b
 ``bn_splits`` >= 2 is required there (see :class:`~sensormoco.models.moco.MoCo`).
 ``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
 the queue must be a multiple of it.
-The presets live here (so they load by name from an installed package) and, identical, as
-``configs/pretrain/*.yaml``.
+The presets are YAML files of the package (``sensormoco/resources/presets/<name>.yaml``),
+loaded by name; :data:`PRESETS` maps each name to its file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,12 @@ class PretrainConfig:
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PretrainConfig))
+
+# Named presets: the package's YAML files, by name (``paper``, ``cpu-small``, ...).
+PRESETS: dict[str, Path] = {
+    path.stem: path
+    for path in sorted(Path(str(files("sensormoco.resources"))).joinpath("presets").glob("*.yaml"))
+}
 _HINTS: dict[str, Any] = typing.get_type_hints(PretrainConfig)
 
 
@@ -235,24 +242,6 @@ def _validate(c: PretrainConfig) -> None:
         )
 
 
-# Named presets; configs/pretrain/<name>.yaml hold the same values (a test keeps them equal).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {  # DESIGN §3: the paper's settings
-        "backbone": "resnet50", "adapter": "conv1", "augment": AUTO, "epochs": 200,
-        "batch_size": 64, "crop_size": 224, "queue_size": 65536, "dim": 128, "lr": 0.03,
-        "schedule": "cosine", "sgd_momentum": 0.9, "weight_decay": 0.0001,
-        "key_momentum": 0.999, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 8,
-    },
-    "cpu-small": {  # a few hundred steps on a laptop CPU (synthetic data)
-        "backbone": "resnet18", "adapter": "conv1", "augment": AUTO, "epochs": 100,
-        "max_steps": 300, "batch_size": 32, "crop_size": 64, "queue_size": 256, "dim": 128,
-        "lr": 0.02, "schedule": "constant", "sgd_momentum": 0.9, "weight_decay": 0.0001,
-        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 2,
-        "num_workers": 0, "log_every_n_steps": 10, "checkpoint_every_n_steps": 100,
-    },
-}  # fmt: skip
-
-
 def _check_keys(source: str, keys: typing.Iterable[str]) -> None:
     for key in keys:
         if key not in FIELDS:
@@ -264,7 +253,7 @@ def _check_keys(source: str, keys: typing.Iterable[str]) -> None:
 def read_config_file(source: str | Path) -> dict[str, Any]:
     """The settings of a preset name or a YAML file: keys checked, values type-checked."""
     if isinstance(source, str) and source in PRESETS and not Path(source).is_file():
-        return dict(PRESETS[source])
+        source = PRESETS[source]
     path = Path(source)
     if not path.is_file():
         raise DataError(path, f"no such config file or preset; presets: {', '.join(PRESETS)}")
