@@ -19,11 +19,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import lmdb
 import pytest
 from affine import Affine
 from safetensors.numpy import load as load_safetensors
 
+from sensormoco.data.bigearthnet.v2_lmdb import open_environment
 from sensormoco.data.bigearthnet.v2_tree import patch_dir
 from sensormoco.data.geotiff import write_raster
 
@@ -98,17 +98,13 @@ def write_tree(lmdb_root: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in PARQUETS:
         shutil.copy(lmdb_root / name, out / name)
-    env = lmdb.open(str(lmdb_root / LMDB_FOLDER), readonly=True, lock=False)
-    try:
-        with env.begin() as txn:
-            for key, value in txn.cursor():
-                name = key.decode()
-                folder = patch_dir(out, name)
-                for band, data in load_safetensors(bytes(value)).items():
-                    path = folder / f"{name}_{band}.tif"
-                    write_raster(path, data[None], _crs(name), _transform(name, data.shape[-1]))
-    finally:
-        env.close()
+    with open_environment(lmdb_root / LMDB_FOLDER).begin() as txn:
+        for key, value in txn.cursor():
+            name = key.decode()
+            folder = patch_dir(out, name)
+            for band, data in load_safetensors(bytes(value)).items():
+                path = folder / f"{name}_{band}.tif"
+                write_raster(path, data[None], _crs(name), _transform(name, data.shape[-1]))
     return out
 
 

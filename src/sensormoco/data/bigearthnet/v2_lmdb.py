@@ -2,13 +2,17 @@
 whose keys are patch names (S2 ``patch_id``, S1 ``s1_name``) and whose values are safetensors
 blobs of band name (``B01`` ... ``B12``, ``B8A``, ``VV``, ``VH``) -> 2-D array.
 
-The environment is opened read-only and lazily, once per process: pickling (to DataLoader
-workers) carries the path only.
+The environment is opened read-only and lazily, once per process and path (LMDB forbids
+opening one environment twice in a process, and an environment inherited through ``fork`` must
+not be used): :func:`open_environment` keeps them. Pickling (to DataLoader workers) carries the
+path only.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,26 @@ from safetensors.numpy import load as load_safetensors
 from sensormoco.errors import DataError
 
 DATA_FILE = "data.mdb"
+_OPEN: dict[str, tuple[int, Any]] = {}  # real path -> (process id, environment)
+
+
+def open_environment(path: str | Path) -> Any:
+    """This process's read-only environment of the LMDB folder ``path`` (opened on first use;
+    one inherited from a parent process is closed here and reopened)."""
+    key, pid = os.path.realpath(path), os.getpid()
+    held = _OPEN.get(key)
+    if held is not None and held[0] == pid:
+        return held[1]
+    if held is not None:  # a fork's copy: unusable in this process
+        with suppress(lmdb.Error):
+            held[1].close()
+    try:
+        env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
+    except lmdb.Error as exc:
+        raise DataError(path, f"not a readable LMDB ({' '.join(str(exc).split())})",
+                        "unreadable") from exc  # fmt: skip
+    _OPEN[key] = (pid, env)
+    return env
 
 
 class LmdbReader:
@@ -29,20 +53,13 @@ class LmdbReader:
         self.path = Path(path)
         if not (self.path / DATA_FILE).is_file():
             raise DataError(self.path, f"no {DATA_FILE}: not an LMDB folder", "missing")
-        self._env: Any = None
         self._names: set[str] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_env": None, "_names": None}
+        return {"path": self.path, "_names": None}
 
     def _environment(self) -> Any:
-        if self._env is None:
-            try:
-                self._env = lmdb.open(str(self.path), readonly=True, lock=False,
-                                      readahead=False, meminit=False, max_readers=256)  # fmt: skip
-            except lmdb.Error as exc:
-                raise DataError(self.path, f"not a readable LMDB ({exc})", "unreadable") from exc
-        return self._env
+        return open_environment(self.path)
 
     def source(self, name: str) -> str:
         """How errors name patch ``name``'s value."""
