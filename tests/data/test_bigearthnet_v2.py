@@ -52,7 +52,7 @@ def test_labels_are_the_parquets_in_the_original_19_class_order(benv2_lmdb: Path
     assert (CLASSES_19[0], CLASSES_19[4], CLASSES_19[18]) == (
         "Urban fabric", "Pastures", "Marine waters",
     )  # fmt: skip
-    expected = {}
+    expected: dict[str, list[str]] = {}
     for name in PARQUETS:
         table = pq.read_table(benv2_lmdb / name)
         expected |= dict(zip(table["patch_id"].to_pylist(), table["labels"].to_pylist(),
@@ -156,7 +156,8 @@ def test_a_truncated_lmdb_value(benv2_lmdb: Path, tmp_path: Path):
     patch = source.metadata.patches[2]
     env = lmdb.open(str(root / LMDB_FOLDER))
     with env.begin(write=True) as txn:
-        value = bytes(txn.get(patch.s1_name.encode()))
+        value = txn.get(patch.s1_name.encode())
+        assert value is not None
         txn.put(patch.s1_name.encode(), value[: len(value) // 2])
     env.close()
     with pytest.raises(DataError) as info:

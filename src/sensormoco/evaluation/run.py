@@ -22,6 +22,7 @@ from torch import Tensor
 from sensormoco import __version__, defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.evaluation.bigearthnet_data import LabelledBigEarthNet, load_bigearthnet
+from sensormoco.evaluation.bigearthnet_v2_data import LabelledBigEarthNetV2
 from sensormoco.evaluation.classify import (
     LABEL_TYPES,
     PROTOCOLS,
@@ -47,7 +48,7 @@ from sensormoco.evaluation.variants import VARIANTS, Loaded, load_variant, model
 from sensormoco.models.adapters import FUSION_BANDS
 
 DATASETS = ("sen12ms", "bigearthnet")
-Labelled = LabelledSEN12MS | LabelledBigEarthNet
+Labelled = LabelledSEN12MS | LabelledBigEarthNet | LabelledBigEarthNetV2
 # the validation score that picks the epoch: threshold-free where possible
 SELECT_BY = {"single": "oa", "multi": "micro_map"}
 
@@ -60,6 +61,7 @@ class EvalConfig:
     encoder: str | None = None
     dataset: str = "sen12ms"  # or "bigearthnet" (multi-label, scheme "19" or "43")
     splits: str | None = None  # BigEarthNet: folder of train.csv, val.csv, test.csv
+    statistics: str | None = None  # BigEarthNet v2: stats JSON (default: published train stats)
     variant: str = "moco"
     protocol: str = defaults.EVAL_PROTOCOL
     input: str = defaults.EVAL_INPUT
@@ -181,7 +183,7 @@ def run_evaluation(
     out = Path(out)
     start = time.perf_counter()
     if data is None and config.dataset == "bigearthnet":
-        data = load_bigearthnet(config.data, config.scheme, config.splits)
+        data = load_bigearthnet(config.data, config.scheme, config.splits, config.statistics)
     elif data is None:
         data = load_sen12ms(config.data, config.scheme, config.labels_csv, config.index_csv,
                             config.val_fraction, config.split_seed, config.workers)  # fmt: skip
