@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 from safetensors.numpy import load as load_safetensors
 
 from sensormoco.cli.main import main
+from sensormoco.data.bands import BIGEARTHNET_V2_STATISTICS
 from sensormoco.data.bigearthnet.labels import CLASSES_19
 from sensormoco.data.bigearthnet.v1 import FILE_SUFFIX, NATIVE_SIZE
 from sensormoco.data.bigearthnet.v2_lmdb import open_environment
@@ -123,3 +125,26 @@ def test_a_v1_root_is_refused_by_the_v2_commands(
 ):
     assert main(["labels", "bigearthnet", str(tmp_path), "-o", str(tmp_path / "l.csv")]) == 2
     assert "not a BigEarthNet v2 root (no metadata.parquet)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("root", "mode"), [("benv2_lmdb", "sensor-pairs"),
+                                            ("benv2_tree", "fusion-partial")])  # fmt: skip
+def test_pretrain_runs_on_bigearthnet_v2_pairs(
+    root: str, mode: str, request: pytest.FixtureRequest, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):  # fmt: skip
+    data = request.getfixturevalue(root)
+    out = tmp_path / "run"
+    code = main(["pretrain", "--data", str(data), "--out", str(out), "--mode", mode,
+                 "--config", "cpu-small", "--crop-size", "32", "--batch-size", "4",
+                 "--queue-size", "16", "--workers", "0", "--max-steps", "3",
+                 "--log-every", "1"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3
+    assert (summary["patches"], summary["excluded_test_patches"]) == (12, 6)
+    assert np.isfinite(summary["final_loss"])
+    assert "6 snow/cloud/shadow patch(es)" in capsys.readouterr().err
+    payload = torch.load(out / summary["encoder"], map_location="cpu", weights_only=True)
+    assert payload["metadata"]["normalization"]["VV"]["mean"] == BIGEARTHNET_V2_STATISTICS["VV"][0]

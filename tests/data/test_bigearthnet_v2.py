@@ -226,3 +226,12 @@ def test_version_detection(benv2_lmdb: Path, tmp_path: Path):
         detect_version(tmp_path)
     with pytest.raises(DataError, match="no such data directory"):
         detect_version(tmp_path / "absent")
+
+
+def test_forked_loader_workers_read_the_lmdb_the_parent_has_open(benv2_lmdb: Path):
+    dataset = open_bigearthnet(benv2_lmdb)
+    expected = torch.stack([dataset[i]["s2"] for i in range(len(dataset))])  # parent reads first
+    loader = torch.utils.data.DataLoader(dataset, batch_size=6, num_workers=2,
+                                         multiprocessing_context="fork")  # fmt: skip
+    got = torch.cat([batch["s2"] for batch in loader])
+    assert torch.equal(got, expected)

@@ -20,7 +20,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
+from sensormoco.data.bands import (
+    BIGEARTHNET_V2_NORMALIZATION,
+    SEN12MS_NORMALIZATION,
+    Normalization,
+)
+from sensormoco.data.bigearthnet.v2 import is_bigearthnet_v2
+from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.store.dataset import open_patches
@@ -33,10 +39,12 @@ class PretrainData:
     """The pre-training dataset and how it was drawn."""
 
     dataset: Dataset[dict[str, Tensor]]
-    ids: list[PatchId]
+    ids: list[PatchId] | list[str]  # SEN12MS patch ids or BigEarthNet v2 patch_ids
     excluded_test: int  # test-scene patches left out
     absent: int  # subset ids not in the data
     skipped_bad: int  # unusable triplets
+    normalization: Normalization = SEN12MS_NORMALIZATION  # what the dataset standardises with
+    left_out: int = 0  # BigEarthNet v2: snow/cloud/shadow patches left out
 
 
 def pretrain_dataset(
@@ -51,12 +59,36 @@ def pretrain_dataset(
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory")
+    if is_bigearthnet_v2(root):
+        return _bigearthnet_v2(root, subset)
     # a tree is validated on headers only: a full pixel scan of SEN12MS takes ~30 min on 2
     # cores; a file broken since fails with a one-line error naming it when it is read
     p = open_patches(root, subset, exclude=is_test, normalization=normalization, workers=workers)
     if not p.ids:
         raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
     return PretrainData(p.dataset, p.ids, p.excluded, len(p.absent), p.skipped_bad)
+
+
+def _bigearthnet_v2(root: Path, subset: str | Path | None) -> PretrainData:
+    """BigEarthNet v2's train + validation pairs (those in ``subset``, an ids file of patch_ids,
+    if given) that have both sensors, standardised with v2's train-split statistics."""
+    dataset = open_bigearthnet(root, ("train", "validation"))
+    source = dataset.source
+    test = {p.patch_id for p in source.metadata.split("test")}
+    excluded, absent = len(test), 0
+    if subset is not None:
+        wanted = {line.strip() for line in Path(subset).read_text(encoding="utf-8").splitlines()}
+        wanted.discard("")
+        excluded = len(wanted & test)
+        absent = len(wanted - test - set(dataset.ids))
+        dataset.patches = [p for p in dataset.patches if p.patch_id in wanted]
+    paired = [p for p in dataset.patches if source.check(p, read_pixels=False) is None]
+    unpaired = len(dataset.patches) - len(paired)
+    dataset.patches = paired
+    if not paired:
+        raise DataError(root, "no usable non-test BigEarthNet v2 pairs to pre-train on")
+    return PretrainData(dataset, dataset.ids, excluded, absent, unpaired,
+                        BIGEARTHNET_V2_NORMALIZATION, len(source.metadata.left_out))  # fmt: skip
 
 
 def step_seed(*keys: int) -> int:
@@ -127,11 +159,13 @@ class PretrainDataModule(L.LightningDataModule):
             self.data = pretrain_dataset(
                 self.root, self.config.subset, workers=self.config.num_workers
             )
-            if self.data.excluded_test or self.data.absent or self.data.skipped_bad:
+            d = self.data
+            if d.excluded_test or d.absent or d.skipped_bad or d.left_out:
+                weather = f", {d.left_out} snow/cloud/shadow patch(es)" if d.left_out else ""
                 print(
-                    f"pre-training on {len(self.data.ids)} patches; left out "
-                    f"{self.data.excluded_test} test-scene patch(es), {self.data.skipped_bad} "
-                    f"bad triplet(s), {self.data.absent} subset id(s) not in the data",
+                    f"pre-training on {len(d.ids)} patches; left out "
+                    f"{d.excluded_test} test-scene patch(es), {d.skipped_bad} "
+                    f"bad triplet(s), {d.absent} subset id(s) not in the data{weather}",
                     file=sys.stderr,
                 )
             if len(self.data.ids) < self.config.global_batch:
