@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -27,7 +28,6 @@ from sensormoco.data.bands import (
 )
 from sensormoco.data.bigearthnet.v2 import is_bigearthnet_v2
 from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
-from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.store.dataset import open_patches
 from sensormoco.errors import DataError
@@ -39,7 +39,7 @@ class PretrainData:
     """The pre-training dataset and how it was drawn."""
 
     dataset: Dataset[dict[str, Tensor]]
-    ids: list[PatchId] | list[str]  # SEN12MS patch ids or BigEarthNet v2 patch_ids
+    ids: list[Any]  # SEN12MS PatchIds or BigEarthNet v2 patch_ids
     excluded_test: int  # test-scene patches left out
     absent: int  # subset ids not in the data
     skipped_bad: int  # unusable triplets
