@@ -31,6 +31,7 @@ def add_index(parser: argparse.ArgumentParser) -> None:
 
 
 def add_labels(parser: argparse.ArgumentParser) -> None:
+    parser.description = "BigEarthNet v2 scene labels (19 classes) from metadata.parquet"
     _root_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="labels CSV to write")
     parser.set_defaults(func=_labels)
