@@ -1,5 +1,6 @@
-"""``sensormoco index|labels|stats bigearthnet ROOT ...``: the data commands on a BigEarthNet v2
-root (tree or LMDB, detected). Each function fills the ``bigearthnet`` parser of its command.
+"""``sensormoco index|labels|stats|pack bigearthnet ROOT ...``: the data commands on a
+BigEarthNet v2 root (tree, LMDB or packed store, detected). Each function fills the
+``bigearthnet`` parser of its command.
 
 The BigEarthNet modules (which import torch) are imported when a command runs.
 """
@@ -47,6 +48,13 @@ def add_stats(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s2-bands", default="s2-bigearthnet",
                         help="band set or comma-separated names")  # fmt: skip
     parser.set_defaults(func=_stats)
+
+
+def add_pack(parser: argparse.ArgumentParser) -> None:
+    _root_arguments(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="STORE",
+                        help="store folder to create (must not exist, or be empty)")  # fmt: skip
+    parser.set_defaults(func=_pack)
 
 
 def _say_left_out(count: int) -> None:
@@ -123,4 +131,18 @@ def _stats(args: argparse.Namespace) -> int:
     used = len(patches) - len(skipped)
     print(f"{used} {args.split} patches, {time.perf_counter() - start:.1f} s; "
           f"wrote {args.output}")  # fmt: skip
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from sensormoco.data.bigearthnet.v2_pack import pack_bigearthnet
+    from sensormoco.data.bigearthnet.v2_store import SKIPPED
+
+    summary = pack_bigearthnet(args.root, args.output, args.keep_snow_cloud)
+    if summary.skipped:
+        print(f"skipped {summary.skipped} unreadable pair(s), all in {summary.path / SKIPPED}; "
+              f"first: {summary.first_problem}", file=sys.stderr)  # fmt: skip
+    _say_left_out(summary.left_out)
+    print(f"packed {summary.rows} BigEarthNet v2 pairs into {summary.path} "
+          f"({summary.nbytes / 2**20:.1f} MiB) in {summary.seconds:.1f} s")  # fmt: skip
     return 0

@@ -26,11 +26,24 @@ from sensormoco.data.bigearthnet.v1 import (
 )
 from sensormoco.data.bigearthnet.v2_lmdb import DATA_FILE, LmdbReader
 from sensormoco.data.bigearthnet.v2_metadata import METADATA, V2Metadata, V2Patch, load_metadata
+from sensormoco.data.bigearthnet.v2_store import StoreReader, is_v2_store
 from sensormoco.data.bigearthnet.v2_tree import S1_FOLDER, S2_FOLDER, TreeReader
 from sensormoco.errors import DataError
 
-Reader = TreeReader | LmdbReader
+Reader = TreeReader | LmdbReader | StoreReader
 _DTYPE = {"s1": np.dtype(np.float32), "s2": np.dtype(np.uint16)}
+
+
+def check_band(where: str, band: str, data: np.ndarray, sensor: str) -> None:
+    """Fail unless ``data`` is ``band`` (project name) at its native size and dtype."""
+    native = NATIVE_SIZE[band]
+    if data.shape != (native, native):
+        shape = " x ".join(str(n) for n in data.shape)
+        raise DataError(where, f"{FILE_SUFFIX[band]} is {shape} pixels, expected "
+                        f"{native} x {native}", "size")  # fmt: skip
+    if data.dtype != _DTYPE[sensor]:
+        raise DataError(where, f"{FILE_SUFFIX[band]} has dtype {data.dtype}, expected "
+                        f"{_DTYPE[sensor]}", "dtype")  # fmt: skip
 
 
 def _lmdb_folders(root: Path) -> list[Path]:
@@ -38,14 +51,17 @@ def _lmdb_folders(root: Path) -> list[Path]:
 
 
 def detect_version(root: str | Path) -> str:
-    """``"v2-lmdb"`` (``metadata.parquet`` beside a folder holding ``data.mdb``; preferred when
-    both are there), ``"v2-tree"`` (beside ``BigEarthNet-S1/`` and ``BigEarthNet-S2/``) or
-    ``"v1"`` (anything else: read by data/bigearthnet/v1.py)."""
+    """``"v2-store"`` (a store of ``sensormoco pack bigearthnet``), ``"v2-lmdb"``
+    (``metadata.parquet`` beside a folder holding ``data.mdb``; preferred when both are there),
+    ``"v2-tree"`` (beside ``BigEarthNet-S1/`` and ``BigEarthNet-S2/``) or ``"v1"`` (anything
+    else: read by data/bigearthnet/v1.py)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory", "missing")
     if not (root / METADATA).is_file():
         return "v1"
+    if is_v2_store(root):
+        return "v2-store"
     if _lmdb_folders(root):
         return "v2-lmdb"
     if (root / S1_FOLDER).is_dir() and (root / S2_FOLDER).is_dir():
@@ -63,7 +79,7 @@ class V2Source:
     """A BigEarthNet v2 root: its metadata and the reader of its pixels (tree or LMDB)."""
 
     root: Path
-    kind: str  # "tree" or "lmdb"
+    kind: str  # "tree", "lmdb" or "store"
     metadata: V2Metadata
     reader: Reader
 
@@ -75,15 +91,7 @@ class V2Source:
         out = np.empty((len(names), PATCH_SIZE, PATCH_SIZE), np.float32)  # C x 120 x 120
         for i, band in enumerate(names):
             data = arrays[FILE_SUFFIX[band]]
-            native = NATIVE_SIZE[band]
-            where = self.reader.source(key)
-            if data.shape != (native, native):
-                shape = " x ".join(str(n) for n in data.shape)
-                raise DataError(where, f"{FILE_SUFFIX[band]} is {shape} pixels, expected "
-                                f"{native} x {native}", "size")  # fmt: skip
-            if data.dtype != _DTYPE[sensor]:
-                raise DataError(where, f"{FILE_SUFFIX[band]} has dtype {data.dtype}, expected "
-                                f"{_DTYPE[sensor]}", "dtype")  # fmt: skip
+            check_band(self.reader.source(key), band, data, sensor)
             out[i] = upsample_bilinear(data)
         return out
 
@@ -127,6 +135,8 @@ def open_source(root: str | Path, keep_snow_cloud: bool = False) -> V2Source:
     if version == "v1":
         raise DataError(root, f"not a BigEarthNet v2 root (no {METADATA})", "layout")
     metadata = load_metadata(root, keep_snow_cloud)
+    if version == "v2-store":
+        return V2Source(root, "store", metadata, StoreReader(root))
     if version == "v2-lmdb":
         folders = _lmdb_folders(root)
         if len(folders) > 1:
