@@ -235,3 +235,17 @@ def test_forked_loader_workers_read_the_lmdb_the_parent_has_open(benv2_lmdb: Pat
                                          multiprocessing_context="fork")  # fmt: skip
     got = torch.cat([batch["s2"] for batch in loader])
     assert torch.equal(got, expected)
+
+
+def test_a_parquet_that_is_not_one_or_has_labels_as_text(benv2_lmdb: Path, tmp_path: Path):
+    path = tmp_path / METADATA
+    path.write_bytes(b"PAR1 not really a parquet file")
+    with pytest.raises(DataError) as info:
+        read_metadata_parquet(path)
+    _one_line(str(info.value), str(path), "not a readable parquet file")
+    table = pq.read_table(benv2_lmdb / METADATA)
+    labels = [";".join(x) for x in table["labels"].to_pylist()]
+    column = table.schema.get_field_index("labels")
+    pq.write_table(table.set_column(column, "labels", pa.array(labels)), path)
+    with pytest.raises(DataError, match="column 'labels' must be a list of names, not string"):
+        read_metadata_parquet(path)

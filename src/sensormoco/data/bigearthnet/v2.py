@@ -76,7 +76,7 @@ def is_bigearthnet_v2(root: str | Path) -> bool:
 
 @dataclass
 class V2Source:
-    """A BigEarthNet v2 root: its metadata and the reader of its pixels (tree or LMDB)."""
+    """A BigEarthNet v2 root: its metadata and the reader of its pixels (tree, LMDB or store)."""
 
     root: Path
     kind: str  # "tree", "lmdb" or "store"
