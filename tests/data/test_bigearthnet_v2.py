@@ -249,3 +249,21 @@ def test_a_parquet_that_is_not_one_or_has_labels_as_text(benv2_lmdb: Path, tmp_p
     pq.write_table(table.set_column(column, "labels", pa.array(labels)), path)
     with pytest.raises(DataError, match="column 'labels' must be a list of names, not string"):
         read_metadata_parquet(path)
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ("split", "unknown split 'val' in"), ("patch_id", "listed twice in"),
+])  # fmt: skip
+def test_an_unknown_split_or_a_patch_listed_twice(
+    column: str, message: str, benv2_lmdb: Path, tmp_path: Path
+):
+    table = pq.read_table(benv2_lmdb / METADATA)
+    values = table[column].to_pylist()
+    values[2] = "val" if column == "split" else values[1]
+    path = tmp_path / METADATA
+    index = table.schema.get_field_index(column)
+    pq.write_table(table.set_column(index, column, pa.array(values)), path)
+    with pytest.raises(DataError) as info:
+        read_metadata_parquet(path)
+    _one_line(str(info.value), table["patch_id"][1 if column == "patch_id" else 2].as_py(),
+              message, str(path))  # fmt: skip

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sensormoco.data.bigearthnet.labels import CLASSES_19
@@ -30,10 +32,9 @@ COLUMNS: tuple[str, ...] = (
     "contains_seasonal_snow", "contains_cloud_or_shadow",
 )  # fmt: skip
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-_CLASS_NUMBER = {name: i + 1 for i, name in enumerate(CLASSES_19)}  # 1-based, original order
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class V2Patch:
     """One row of the metadata: an S2 patch, its S1 partner and its scene labels."""
 
@@ -60,9 +61,10 @@ class V2Patch:
 
 
 def _column(table: pa.Table, name: str, path: Path) -> list[Any]:
-    values: list[Any] = table.column(name).to_pylist()
-    if any(v is None for v in values):
+    column = table.column(name)
+    if column.null_count:
         raise DataError(path, f"column {name!r} has empty values", "column")
+    values: list[Any] = column.to_pylist()
     return values
 
 
@@ -83,25 +85,52 @@ def read_metadata_parquet(path: str | Path) -> list[V2Patch]:
     except (OSError, pa.ArrowException) as exc:
         raise DataError(path, f"not a readable parquet file ({' '.join(str(exc).split())})",
                         "unreadable") from exc  # fmt: skip
-    rows = zip(*(_column(table, c, path) for c in COLUMNS), strict=True)
-    patches: list[V2Patch] = []
-    seen: set[str] = set()
-    for pid, labels, split, country, s1, s2v1, snow, cloud in rows:
-        if pid in seen:
-            raise DataError(pid, f"listed twice in {path}", "duplicate")
-        seen.add(pid)
-        if split not in SPLITS:
-            raise DataError(pid, f"unknown split {split!r} in {path} (expected "
-                            f"{', '.join(SPLITS)})", "split")  # fmt: skip
-        numbers = set()
-        for name in labels:
-            number = _CLASS_NUMBER.get(name)
-            if number is None:
-                raise DataError(pid, f"unknown BigEarthNet-19 label {name!r} in {path}", "labels")
-            numbers.add(number)
-        patches.append(V2Patch(pid, s1, s2v1, split, country, tuple(sorted(numbers)),
-                               bool(snow), bool(cloud)))  # fmt: skip
-    return patches
+    ids = _column(table, "patch_id", path)
+    if len(set(ids)) != len(ids):
+        counts = Counter(ids)
+        twice = next(pid for pid in ids if counts[pid] > 1)
+        raise DataError(twice, f"listed twice in {path}", "duplicate")
+    splits = _column(table, "split", path)
+    known = pc.is_in(table.column("split"), value_set=pa.array(SPLITS)).to_numpy(
+        zero_copy_only=False
+    )  # fmt: skip
+    if not known.all():
+        row = int(np.flatnonzero(~known)[0])
+        raise DataError(ids[row], f"unknown split {splits[row]!r} in {path} (expected "
+                        f"{', '.join(SPLITS)})", "split")  # fmt: skip
+    multi = _class_numbers(table, ids, path)
+    country, s1, s2v1 = (_column(table, c, path) for c in ("country", "s1_name", "s2v1_name"))
+    snow, cloud = ([bool(v) for v in _column(table, c, path)] for c in COLUMNS[-2:])
+    rows = zip(ids, s1, s2v1, splits, country, multi, snow, cloud, strict=True)
+    return [V2Patch(*row) for row in rows]
+
+
+def _class_numbers(table: pa.Table, ids: list[Any], path: Path) -> list[tuple[int, ...]]:
+    """Each row's 1-based class numbers (ascending, unique), vectorised over the label lists."""
+    labels = table.column("labels").combine_chunks()
+    if labels.null_count:
+        raise DataError(path, "column 'labels' has empty values", "column")
+    names = labels.flatten()
+    index = pc.index_in(names, value_set=pa.array(CLASSES_19))  # 0-based, null: unknown
+    offsets = labels.offsets.to_numpy()  # N + 1
+    if index.null_count or names.null_count:
+        first = int(np.flatnonzero(index.is_null().to_numpy(zero_copy_only=False))[0])
+        row = int(np.searchsorted(offsets, first, side="right")) - 1
+        name = names[first].as_py()
+        raise DataError(ids[row], f"unknown BigEarthNet-19 label {name!r} in {path}", "labels")
+    bits = np.left_shift(1, index.to_numpy().astype(np.int64))  # one bit per class
+    starts, stops = offsets[:-1], offsets[1:]
+    masks = np.zeros(len(starts), np.int64)  # N
+    filled = stops > starts
+    if bits.size:
+        masks[filled] = np.bitwise_or.reduceat(bits, starts[filled])
+    decoded: dict[int, tuple[int, ...]] = {}
+    out = []
+    for mask in masks.tolist():
+        if mask not in decoded:
+            decoded[mask] = tuple(n + 1 for n in range(len(CLASSES_19)) if mask >> n & 1)
+        out.append(decoded[mask])
+    return out
 
 
 @dataclass
