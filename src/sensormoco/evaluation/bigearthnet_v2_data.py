@@ -10,6 +10,7 @@ standardised with the authors' train-split statistics of v2 (data/bands.py
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,12 @@ class LabelledBigEarthNetV2:
         val = [p.patch_id for p in self.parts["validation"]]
         return (train, val) if size is None else draw_budget(train, val, size, seed)
 
+    @functools.cached_property
+    def by_id(self) -> dict[str, V2Patch]:
+        return {p.patch_id: p for part in self.parts.values() for p in part}
+
     def tensors(self, ids: Sequence[Any]) -> Tensors:
-        by_id = {p.patch_id: p for part in self.parts.values() for p in part}
+        by_id = self.by_id
         todo = [pid for pid in ids if pid not in self.cache]
         dataset = BigEarthNetV2Dataset(self.source, [by_id[pid] for pid in todo],
                                        normalization=self.normalization)  # fmt: skip
