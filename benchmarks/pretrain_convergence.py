@@ -26,7 +26,9 @@ import yaml
 
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.evaluation.data import load_sen12ms
-from sensormoco.evaluation.run import cross_modal_retrieval
+from sensormoco.evaluation.features import FeatureCache
+from sensormoco.evaluation.loader import LoaderSettings
+from sensormoco.evaluation.protocols import cross_modal_retrieval
 from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.config import load_config
 from sensormoco.training.pretrain import ENCODER, run_pretrain
@@ -62,9 +64,9 @@ def main() -> None:
     if not root.is_dir():
         synthesize_sen12ms(root, SynthConfig(), workers=2)
     data = load_sen12ms(root)
-    test = data.tensors(data.test_ids)
-    chance = {k: min(k, len(test.ids)) / len(test.ids) for k in (1, 10)}
-    print(f"settings: cpu-small {args.set or ''}; {len(test.ids)} test patches for retrieval")
+    test = data.test_ids
+    chance = {k: min(k, len(test)) / len(test) for k in (1, 10)}
+    print(f"settings: cpu-small {args.set or ''}; {len(test)} test patches for retrieval")
     print(
         "| mode | negatives K | loss after fill | loss last 20 | chance ln(K+1) | top-1 after fill "
         "| top-1 last 20 | chance 1/(K+1) | S1->S2 r@1 / r@10 | S2->S1 r@1 / r@10 "
@@ -84,7 +86,8 @@ def main() -> None:
         fill = config.queue_size // config.global_batch
         k = config.queue_size // config.queue_groups  # negatives per query
         loaded = load_variant("moco", "s1s2", config.backbone, run / ENCODER, data.normalization)
-        r = cross_modal_retrieval(loaded, test, 256)
+        cache = FeatureCache(run / "features", LoaderSettings(256))
+        r = cross_modal_retrieval(loaded, data, test, cache)
         assert r is not None  # sensor-pair and fusion encoders take either sensor alone
         print(f"| {mode} | {k} | {window(rows, fill, fill + 20, 'loss'):.3f} "
               f"| {window(rows, args.steps - 20, args.steps, 'loss'):.3f} | {math.log(k + 1):.3f} "

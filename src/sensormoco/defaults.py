@@ -81,7 +81,9 @@ PRETRAIN_LR = 0.03
 PRETRAIN_SCHEDULE = "cosine"  # learning-rate schedule over all steps, stepped per step
 PRETRAIN_SGD_MOMENTUM = 0.9
 PRETRAIN_WEIGHT_DECAY = 1e-4
-PRETRAIN_WORKERS = 4  # data-loading processes per training process
+# Data-loading processes per training process; None: the machine's cores (its CPU affinity)
+# shared by the training processes on it, less one for each main process, at least 1.
+PRETRAIN_WORKERS: int | None = None
 PRETRAIN_PRECISION = "32"
 PRETRAIN_LOG_EVERY = 10  # steps between logged rows
 PRETRAIN_SUMMARY_STEPS = 20  # summary.json also reports loss and pos_acc averaged over these

@@ -9,6 +9,7 @@ from pathlib import Path
 import lmdb
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from sensormoco.cli.main import main
 from sensormoco.data.bigearthnet.v2 import detect_version, open_source
@@ -39,9 +40,10 @@ def test_a_store_gives_the_samples_of_its_source(store: Path, benv2_lmdb: Path):
             assert torch.equal(value, b[i][key]), (a.ids[i], key)
     # by default the store, like any v2 root, leaves the snow/cloud/shadow patches out
     assert len(open_source(store).metadata.patches) == 18
-    data = load_bigearthnet(store)
-    assert torch.equal(data.tensors(data.test_ids).s2, load_bigearthnet(benv2_lmdb).tensors(
-        data.test_ids).s2)  # fmt: skip
+    data, lmdb_data = load_bigearthnet(store), load_bigearthnet(benv2_lmdb)
+    x = next(iter(DataLoader(data.samples(data.test_ids, "multi"), batch_size=6)))
+    y = next(iter(DataLoader(lmdb_data.samples(data.test_ids, "multi"), batch_size=6)))
+    assert torch.equal(x["s2"], y["s2"])
 
 
 def test_an_unreadable_pair_is_skipped_and_listed(benv2_lmdb: Path, tmp_path: Path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from sensormoco.cli.main import main
 from sensormoco.data.bands import BIGEARTHNET_V2_NORMALIZATION
@@ -21,12 +22,17 @@ def test_loads_the_official_v2_splits(benv2_lmdb: Path, benv2_tree: Path):
     assert [len(a.parts[p]) for p in ("train", "validation", "test")] == [6, 6, 6]
     assert a.skipped == 6  # the snow/cloud/shadow patches
     assert a.normalization == BIGEARTHNET_V2_NORMALIZATION
-    x, y = a.tensors(a.test_ids), b.tensors(b.test_ids)
-    assert tuple(x.s1.shape) == (6, 2, 120, 120)
-    assert tuple(x.s2.shape) == (6, 10, 120, 120)
-    assert tuple(x.multi.shape) == (6, 19)
-    for name in ("s1", "s2", "multi"):
-        assert torch.equal(getattr(x, name), getattr(y, name))
+    x = next(iter(DataLoader(a.samples(a.test_ids, "multi"), batch_size=6)))
+    y = next(iter(DataLoader(b.samples(b.test_ids, "multi"), batch_size=6)))
+    assert tuple(x["s1"].shape) == (6, 2, 120, 120)
+    assert tuple(x["s2"].shape) == (6, 10, 120, 120)
+    assert tuple(x["target"].shape) == (6, 19)
+    assert torch.equal(x["target"], a.targets(a.test_ids, "multi"))
+    for name in ("s1", "s2", "target"):
+        assert torch.equal(x[name], y[name])
+    assert a.fingerprint(a.test_ids) != b.fingerprint(b.test_ids)  # different sources
+    assert a.fingerprint(a.test_ids) == a.fingerprint(list(a.test_ids))
+    assert a.fingerprint(a.test_ids) != a.fingerprint(a.test_ids[::-1])
     train, val = a.budget(5, 0)
     assert (len(train), len(val)) == (4, 1)
     assert {p.patch_id for p in a.parts["validation"]} >= set(val)

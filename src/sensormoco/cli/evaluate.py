@@ -30,7 +30,8 @@ def _budget(text: str) -> int | None:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "transfer evaluation: scene classification, retrieval, robustness"
     p = subparsers.add_parser("evaluate", help=help_text, description=help_text)
-    p.add_argument("--data", type=Path, required=True, metavar="ROOT", help="SEN12MS root")
+    p.add_argument("--data", type=Path, required=True, metavar="ROOT",
+                   help="SEN12MS tree or packed store (sensormoco pack)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
     p.add_argument("--encoder", type=Path, help="exported encoder (encoder.pt of a pretrain run)")
     p.add_argument("--variant", help=f"{VARIANT_NAMES} (default: moco with --encoder, "
@@ -81,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="share of non-test patches in validation scenes")  # fmt: skip
     p.add_argument("--labels", type=Path, metavar="CSV", help="labels.csv (else read from lc)")
     p.add_argument("--index", type=Path, metavar="CSV", help="index.csv from `sensormoco index`")
-    p.add_argument("--workers", type=int, default=defaults.SCAN_WORKERS)
+    p.add_argument("--workers", type=int, default=defaults.SCAN_WORKERS,
+                   help="processes that scan the tree and load samples (0: this one)")  # fmt: skip
     p.set_defaults(func=_run)
 
 

@@ -11,6 +11,7 @@ from sensormoco.cli import (
     demo,
     evaluate,
     experiment,
+    export,
     index,
     labels,
     pack,
@@ -25,7 +26,7 @@ from sensormoco.errors import SensormocoError
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
 COMMANDS = (
-    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, demo,
+    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, export, demo,
 )  # fmt: skip
 
 

@@ -38,7 +38,11 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--strategy": ("strategy", str, "Lightning strategy (auto, ddp, ...)"),
     "--accelerator": ("accelerator", str, "cpu, gpu or auto"),
     "--precision": ("precision", str, "32, bf16-mixed or 16-mixed"),
-    "--workers": ("num_workers", int, "data-loading processes per training process"),
+    "--workers": (
+        "num_workers",
+        int,
+        "loader processes per training process (default: its cores less one)",
+    ),
     "--log-every": ("log_every_n_steps", int, "steps between logged rows"),
     "--checkpoint-every": ("checkpoint_every_n_steps", int, "steps between checkpoints"),
 }

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.splits import official_split, write_budget, write_split
 
 
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    ids = [r.patch_id for r in load_patches(args)]
+    ids = load_source(args).ids
     split = official_split(ids, args.val_fraction, args.seed)
     out: Path = args.output
     write_split(out, split)

@@ -76,7 +76,7 @@ class PretrainConfig:
     shuffle_bn: bool = True
     bn_splits: int = defaults.MOCO_BN_SPLITS
     seed: int = defaults.SEED
-    num_workers: int = defaults.PRETRAIN_WORKERS
+    num_workers: int | None = defaults.PRETRAIN_WORKERS  # None: the machine's cores (datamodule)
     precision: str = defaults.PRETRAIN_PRECISION
     devices: int = 1
     num_nodes: int = 1
@@ -183,8 +183,9 @@ def _validate(c: PretrainConfig) -> None:
             raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
     if c.max_steps is not None and c.max_steps < 1:
         raise ValueError(f"max_steps must be at least 1 (or null), got {c.max_steps}")
-    if c.num_workers < 0:
-        raise ValueError(f"num_workers must be at least 0, got {c.num_workers}")
+    if c.num_workers is not None and c.num_workers < 0:
+        raise ValueError(f"num_workers must be at least 0 (or null: one per core), got "
+                         f"{c.num_workers}")  # fmt: skip
     if c.lr <= 0 or c.temperature <= 0 or c.weight_decay < 0:
         raise ValueError("lr and temperature must be positive and weight_decay non-negative")
     if not (0 <= c.sgd_momentum < 1 and 0 <= c.key_momentum <= 1):

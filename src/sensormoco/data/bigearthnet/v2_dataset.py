@@ -1,7 +1,7 @@
 """BigEarthNet v2 as a PyTorch dataset: the samples of v1's ``BigEarthNetDataset`` (same keys,
 dtypes, band selection and 120 px resampling) from a tree or an LMDB root.
 
-:func:`open_bigearthnet` is the one entry point (registered by the data-source chooser).
+:func:`open_bigearthnet` is the one entry point (its kinds are registered in data/sources.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class BigEarthNetV2Dataset(Dataset[dict[str, Tensor]]):
     its v1 name). ``target`` is the float32 multi-hot vector of the 19 classes in the
     nomenclature's original order (``classes``). With a normalisation (by default the authors'
     train-split statistics of v2, data/bands.py) each sensor is standardised per band;
-    ``normalization=None`` returns dB / reflectance values.
+    ``normalization=None`` or ``raw`` returns dB / reflectance values (float32: the resampled
+    S2 bands are not integers), for :func:`sensormoco.data.sources.standardize` on the batch.
 
     Pickling (to DataLoader workers) carries the root and the patch rows; an LMDB is opened
     once per process on first read.
@@ -50,8 +51,10 @@ class BigEarthNetV2Dataset(Dataset[dict[str, Tensor]]):
         s1_bands: str | Sequence[str] = defaults.S1_BANDS,
         s2_bands: str | Sequence[str] = defaults.S2_BANDS,
         normalization: Normalization | None = BIGEARTHNET_V2_NORMALIZATION,
+        raw: bool = False,
     ) -> None:
         self.source = source
+        self.raw = raw
         self.patches = list(patches)
         self.s1_bands = resolve_bands("s1", s1_bands)
         self.s2_bands = resolve_s2_bands(s2_bands)
@@ -70,7 +73,7 @@ class BigEarthNetV2Dataset(Dataset[dict[str, Tensor]]):
         patch = self.patches[index]
         s1 = self.source.read_s1(patch, self.s1_bands)  # C1 x 120 x 120
         s2 = self.source.read_s2(patch, self.s2_bands)  # C2 x 120 x 120
-        if self.norm_s1 is not None and self.norm_s2 is not None:
+        if not self.raw and self.norm_s1 is not None and self.norm_s2 is not None:
             self.norm_s1.apply_(s1)
             self.norm_s2.apply_(s2)
         return {
@@ -89,11 +92,13 @@ def open_bigearthnet(
     s1_bands: str | Sequence[str] = defaults.S1_BANDS,
     s2_bands: str | Sequence[str] = defaults.S2_BANDS,
     normalization: Normalization | None = BIGEARTHNET_V2_NORMALIZATION,
+    raw: bool = False,
 ) -> BigEarthNetV2Dataset:
     """The BigEarthNet v2 patches of ``root`` (a tree or an LMDB root) in the official
     ``splits`` (``train``, ``validation``, ``test``; all by default), in metadata order.
     Snow/cloud/shadow patches are left out unless ``keep_snow_cloud``
-    (``dataset.source.metadata.left_out`` lists them); patches are validated when read."""
+    (``dataset.source.metadata.left_out`` lists them); patches are validated when read;
+    ``raw``: samples not standardised (see :class:`BigEarthNetV2Dataset`)."""
     source = open_source(root, keep_snow_cloud)
     patches = source.metadata.split(splits)
-    return BigEarthNetV2Dataset(source, patches, s1_bands, s2_bands, normalization)
+    return BigEarthNetV2Dataset(source, patches, s1_bands, s2_bands, normalization, raw)
