@@ -30,6 +30,7 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--queue-size": ("queue_size", int, "negative keys (a multiple of global batch x segments)"),
     "--negatives": ("negatives", str, "shared, cross-sensor or auto (sensor pairs: cross)"),
     "--bn-splits": ("bn_splits", int, "batch-norm sub-batches per process"),
+    "--encoder": ("encoder", str, "shared, or per-sensor (an S1 and an S2 network; sensor pairs)"),
     "--lr": ("lr", float, "learning rate"),
     "--seed": ("seed", int, "seed"),
     "--subset": ("subset", str, "ids.txt restricting the patches (test scenes never enter)"),
