@@ -131,6 +131,10 @@ class PretrainModule(L.LightningModule):
             # the datamodule's samples are raw: the probe is standardised as batches are
             self.probe = make_probe(data.dataset, len(data.ids), self.bands, self.config.crop_size,
                                     self.device, norms=data.norms)  # fmt: skip
+            if self.probe is not None and self.device.type in CHANNELS_LAST_DEVICES:
+                last = torch.channels_last  # the layout the training views take
+                self.probe = Probe(self.probe.s1.contiguous(memory_format=last),
+                                   self.probe.s2.contiguous(memory_format=last))  # fmt: skip
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         c = self.config
