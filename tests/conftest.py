@@ -13,6 +13,7 @@ from affine import Affine
 
 from sensormoco.data.geotiff import write_raster
 from sensormoco.data.sen12ms.layout import PatchId
+from tests.data.benv2_sample import benv2_lmdb, benv2_tree  # noqa: F401 (fixtures, BigEarthNet v2)
 
 MakeTriplet = Callable[..., PatchId]
 

@@ -107,3 +107,23 @@ def test_raw_tree_and_store_samples_are_equal(labelled: tuple[Path, Path]) -> No
         digest = [hashlib.sha256(x[k].numpy().tobytes()).hexdigest() for k in ("s1", "s2")]
         assert digest == [hashlib.sha256(y[k].numpy().tobytes()).hexdigest() for k in ("s1", "s2")]
         assert x["s2"].dtype == y["s2"].dtype == torch.int16
+
+
+def test_the_registry_tells_each_dataset_and_kind(
+    labelled: tuple[Path, Path], benv2_lmdb: Path, benv2_tree: Path, tmp_path: Path
+) -> None:
+    from sensormoco.data.bigearthnet.v2_pack import pack_bigearthnet
+    from sensormoco.data.sources import BIGEARTHNET_V2, SEN12MS, source_kind
+
+    v2_store = tmp_path / "v2-store"
+    pack_bigearthnet(benv2_tree, v2_store)  # it has a manifest.json, as a SEN12MS store does
+    found = {path: (source_kind(path).name, source_kind(path).dataset)
+             for path in (*labelled, benv2_lmdb, benv2_tree, v2_store)}  # fmt: skip
+    assert list(found.values()) == [
+        ("tree", SEN12MS), ("store", SEN12MS), ("bigearthnet-v2", BIGEARTHNET_V2),
+        ("bigearthnet-v2", BIGEARTHNET_V2), ("bigearthnet-v2-store", BIGEARTHNET_V2),
+    ]  # fmt: skip
+    for path in (benv2_lmdb, v2_store):  # the SEN12MS commands refuse v2 roots in one line
+        with pytest.raises(DataError, match="is a BigEarthNet v2 root, not SEN12MS") as info:
+            open_source(path)
+        assert "\n" not in str(info.value)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from sensormoco.data.bands import BIGEARTHNET_V2_NORMALIZATION
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import load_config
 from sensormoco.training.datamodule import PretrainDataModule, loader_workers, pretrain_dataset
@@ -53,3 +54,20 @@ def test_default_workers_raise_no_warning(synth_root: Path, tmp_path: Path) -> N
     assert summary["steps"] == 2
     texts = [str(w.message) for w in caught]
     assert not [t for t in texts if "workers" in t], texts
+
+
+def test_raw_bigearthnet_v2_batches_standardise_to_the_normalised_ones(benv2_lmdb: Path) -> None:
+    config = load_config("cpu-small", {"mode": "sensor-pairs", "batch_size": 4, "queue_size": 16})
+    module = PretrainDataModule(benv2_lmdb, config)
+    module.setup("fit")
+    assert module.data is not None
+    assert module.data.normalization == BIGEARTHNET_V2_NORMALIZATION
+    assert [len(n.bands) for n in module.data.norms] == [2, 10]
+    raw = next(iter(DataLoader(module.data.dataset, batch_size=6)))
+    assert raw["s1"].abs().max() > 5  # dB as distributed, not standardised
+    on_device = module.on_after_batch_transfer(raw, 0)
+    plain = pretrain_dataset(benv2_lmdb).dataset  # standardised per sample
+    expected = next(iter(DataLoader(plain, batch_size=6)))
+    for key in expected:
+        assert on_device[key].dtype == expected[key].dtype, key
+        assert torch.equal(on_device[key], expected[key]), key

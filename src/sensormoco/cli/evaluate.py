@@ -44,13 +44,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--dataset",
         default="sen12ms",
         choices=("sen12ms", "bigearthnet"),
-        help="sen12ms (ROOT: the tree) or bigearthnet (ROOT: the S1 and S2 archives)",
+        help="sen12ms (ROOT: the tree) or bigearthnet (ROOT: v1's S1 and S2 archives or a v2 "
+        "root, detected)",
     )
     p.add_argument(
         "--splits",
         type=Path,
         metavar="DIR",
-        help="BigEarthNet: folder of train.csv, val.csv, test.csv (default ROOT)",
+        help="BigEarthNet v1: folder of train.csv, val.csv, test.csv (default ROOT; v2 roots "
+        "carry their splits)",
+    )
+    p.add_argument(
+        "--stats",
+        type=Path,
+        metavar="JSON",
+        help="BigEarthNet v2: statistics from `sensormoco stats bigearthnet` (default: the "
+        "published train-split ones)",
     )
     p.add_argument(
         "--label-type",
@@ -89,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         data=str(args.data), encoder=str(args.encoder) if args.encoder else None,
         variant=variant, protocol=args.protocol, input=args.input, label_type=label_type,
         scheme=scheme, dataset=args.dataset, splits=str(args.splits) if args.splits else None,
+        statistics=str(args.stats) if args.stats else None,
         budget=args.budget, seeds=tuple(args.seeds), backbone=args.backbone,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, labels_csv=str(args.labels) if args.labels else None,

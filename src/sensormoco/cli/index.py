@@ -8,13 +8,17 @@ import time
 from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli import bigearthnet
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.sen12ms.index import build_index, write_index_csv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_dataset_parser(
-        subparsers, "index", "scan a dataset and validate every file, one row per patch"
+        subparsers,
+        "index",
+        "scan a dataset and validate every file, one row per patch",
+        bigearthnet.add_index,
     )
     parser.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
     parser.add_argument("-o", "--output", type=Path, required=True, help="index CSV to write")

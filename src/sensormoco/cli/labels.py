@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
+from sensormoco.cli import bigearthnet
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.labels import SCHEMES, label_rows
 from sensormoco.data.sen12ms.labels_csv import write_labels_csv
@@ -21,7 +22,10 @@ from sensormoco.errors import DataError
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_dataset_parser(
-        subparsers, "labels", "scene labels (single and multi) from the IGBP land-cover layer"
+        subparsers,
+        "labels",
+        "scene labels (single and multi) from the IGBP land-cover layer",
+        bigearthnet.add_labels,
     )
     add_source_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="labels CSV to write")

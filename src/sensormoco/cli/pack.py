@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli import bigearthnet
 from sensormoco.data.store.format import SKIPPED, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 
@@ -16,7 +17,9 @@ from sensormoco.data.store.pack import pack_sen12ms
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "pack a dataset into a store for fast random access (or verify a store)"
     parser = subparsers.add_parser("pack", help=help_text, description=help_text)
-    choices = parser.add_subparsers(dest="dataset", metavar="{sen12ms,verify}", required=True)
+    choices = parser.add_subparsers(
+        dest="dataset", metavar="{sen12ms,bigearthnet,verify}", required=True
+    )
     sen12ms = choices.add_parser(
         "sen12ms",
         help="pack a SEN12MS tree",
@@ -47,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="processes reading GeoTIFFs (default: %(default)s = this one)",
     )
     sen12ms.set_defaults(func=_pack)
+    bigearthnet.add_pack(choices.add_parser(
+        "bigearthnet",
+        help="pack a BigEarthNet v2 root (tree or LMDB)",
+        description="Pack the pairs of a BigEarthNet v2 root into a store (bands at their "
+        "native sizes, lossless); unreadable pairs are listed in STORE/skipped.csv.",
+    ))  # fmt: skip
     verify = choices.add_parser(
         "verify",
         help="check a store against its sha256 checksums",

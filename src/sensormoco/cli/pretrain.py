@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     help_text = "MoCo-v2 pre-training on geo-aligned S1/S2 pairs"
     parser = subparsers.add_parser("pretrain", help=help_text, description=help_text)
     parser.add_argument("--data", type=Path, required=True, metavar="ROOT",
-                        help="SEN12MS root or packed store")  # fmt: skip
+                        help="SEN12MS root, packed store or BigEarthNet v2 root")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
     parser.add_argument("--mode", help=f"pre-training mode: {MODE_NAMES} (or `mode:` in --config)")
     parser.add_argument(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from sensormoco import defaults
@@ -19,13 +20,18 @@ def add_dataset_parser(
     subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
     command: str,
     help_text: str,
+    bigearthnet: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.ArgumentParser:
-    """Add ``sensormoco COMMAND`` with its one dataset choice ``sen12ms``; return the latter."""
+    """Add ``sensormoco COMMAND`` with its dataset choice ``sen12ms`` and, when ``bigearthnet``
+    is given (it fills that parser), ``bigearthnet``; return the ``sen12ms`` parser."""
     parser = subparsers.add_parser(command, help=help_text, description=help_text)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     dataset: argparse.ArgumentParser = datasets.add_parser(
         "sen12ms", help=f"{help_text} (SEN12MS)", description=help_text
     )
+    if bigearthnet is not None:
+        bigearthnet(datasets.add_parser("bigearthnet", help=f"{help_text} (BigEarthNet v2)",
+                                        description=help_text))  # fmt: skip
     return dataset
 
 

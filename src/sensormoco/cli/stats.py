@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sensormoco import defaults
+from sensormoco.cli import bigearthnet
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.bands import resolve_bands
 from sensormoco.data.sen12ms.splits import official_split
@@ -21,7 +22,10 @@ from sensormoco.errors import DataError
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_dataset_parser(
-        subparsers, "stats", "compute per-band mean and std of a split by streaming"
+        subparsers,
+        "stats",
+        "compute per-band mean and std of a split by streaming",
+        bigearthnet.add_stats,
     )
     add_source_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")

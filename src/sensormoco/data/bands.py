@@ -190,3 +190,32 @@ BIGEARTHNET_NORMALIZATION = Normalization(
     mean=tuple(m for m, _ in BIGEARTHNET_STATISTICS.values()),
     std=tuple(s for _, s in BIGEARTHNET_STATISTICS.values()),
 )
+
+
+# Per-band (mean, std) of BigEarthNet v2 (reBEN) over the images of its official train split,
+# as its authors publish them (configilm 0.7.1, extra/BENv2_utils.py, ``means`` / ``stds``
+# ["120_bilinear"]): every band brought to 120 x 120 by bilinear interpolation, the resampling
+# of data/bigearthnet/v1.upsample_bilinear; values as stored (S2 reflectance x 1e4, S1 dB). They
+# are what ``sensormoco stats bigearthnet ROOT --split train`` computes on the full dataset.
+BIGEARTHNET_V2_STATISTICS: dict[str, tuple[float, float]] = {
+    "VV": (-12.643863677978516, 5.133493900299072),
+    "VH": (-19.352558135986328, 5.590505599975586),
+    "B1": (360.64678955078125, 563.1734008789062),
+    "B2": (438.3720703125, 607.02685546875),
+    "B3": (614.0556640625, 603.2968139648438),
+    "B4": (588.4096069335938, 684.56884765625),
+    "B5": (942.7476806640625, 727.5784301757812),
+    "B6": (1769.8486328125, 1087.4288330078125),
+    "B7": (2049.475830078125, 1261.4302978515625),
+    "B8": (2193.2919921875, 1369.3717041015625),
+    "B8A": (2235.48681640625, 1342.490478515625),
+    "B9": (2241.10595703125, 1294.35546875),
+    "B11": (1568.2115478515625, 1063.9197998046875),
+    "B12": (997.715087890625, 806.8846435546875),
+}
+
+BIGEARTHNET_V2_NORMALIZATION = Normalization(
+    bands=tuple(BIGEARTHNET_V2_STATISTICS),
+    mean=tuple(m for m, _ in BIGEARTHNET_V2_STATISTICS.values()),
+    std=tuple(s for _, s in BIGEARTHNET_V2_STATISTICS.values()),
+)

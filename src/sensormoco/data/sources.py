@@ -2,9 +2,12 @@
 
 A :class:`PatchSource` is the usable patches of one path, restricted to an id list, with what
 every command needs of them: ids, footprints, IGBP fractions, and a dataset of their pixels.
-:data:`SOURCE_KINDS` lists the kinds in the order they are tried (a packed store, then a
-SEN12MS GeoTIFF tree); a new dataset (BigEarthNet) adds a :class:`SourceKind` there. The same
-ids give the same ids, footprints, fractions and samples from a tree and from its store.
+:data:`SOURCE_KINDS` lists the kinds in the order they are tried (a BigEarthNet v2 store, a
+BigEarthNet v2 root, a packed SEN12MS store, then a SEN12MS GeoTIFF tree); a new dataset adds a
+:class:`SourceKind` there, and :func:`source_kind` tells every command which dataset a path
+holds. The same ids give the same ids, footprints, fractions and samples from a tree and from
+its store. BigEarthNet v2 roots are read by data/bigearthnet/v2*.py (``sensormoco COMMAND
+bigearthnet``, pre-training, evaluation); the SEN12MS commands refuse them in one line.
 """
 
 from __future__ import annotations
@@ -197,19 +200,54 @@ class StoreSource:
                             o.with_lc, o.targets, o.raw)  # fmt: skip
 
 
+SEN12MS = "sen12ms"
+BIGEARTHNET_V2 = "bigearthnet-v2"
+
+
 @dataclass(frozen=True)
 class SourceKind:
-    """One kind of source: whether a path holds it, and how to open it."""
+    """One kind of source: whether a path holds it, how to open it, and its dataset."""
 
     name: str
     holds: Callable[[Path], bool]
     open: Callable[[Path, OpenOptions], PatchSource]
+    dataset: str = SEN12MS
+
+
+def _holds_v2_store(path: Path) -> bool:
+    from sensormoco.data.bigearthnet.v2_store import is_v2_store
+
+    return is_v2_store(path)
+
+
+def _holds_v2(path: Path) -> bool:
+    from sensormoco.data.bigearthnet.v2 import is_bigearthnet_v2
+
+    return is_bigearthnet_v2(path)
+
+
+def _not_sen12ms(path: Path, options: OpenOptions) -> PatchSource:
+    raise DataError(path, "is a BigEarthNet v2 root, not SEN12MS: use `sensormoco COMMAND "
+                    "bigearthnet ROOT` (pretrain and evaluate --dataset bigearthnet read it "
+                    "as --data)", "layout")  # fmt: skip
 
 
 SOURCE_KINDS: list[SourceKind] = [
+    # first: a v2 store also has a manifest.json
+    SourceKind("bigearthnet-v2-store", _holds_v2_store, _not_sen12ms, BIGEARTHNET_V2),
+    SourceKind("bigearthnet-v2", _holds_v2, _not_sen12ms, BIGEARTHNET_V2),  # tree or LMDB
     SourceKind("store", is_store, StoreSource),
     SourceKind("tree", Path.is_dir, TreeSource),  # last: any other folder is read as a tree
 ]
+
+
+def source_kind(path: str | Path) -> SourceKind:
+    """The first of :data:`SOURCE_KINDS` that holds ``path``."""
+    path = Path(path)
+    for kind in SOURCE_KINDS:
+        if kind.holds(path):
+            return kind
+    raise DataError(path, "not a directory")
 
 
 def open_source(
@@ -227,10 +265,7 @@ def open_source(
     if ids is not None:
         wanted = frozenset(read_id_list(ids) if isinstance(ids, (str, Path)) else ids)
     options = OpenOptions(wanted, Path(index_csv) if index_csv else None, read_pixels, workers)
-    for kind in SOURCE_KINDS:
-        if kind.holds(path):
-            return kind.open(path, options)
-    raise DataError(path, "not a directory")
+    return source_kind(path).open(path, options)
 
 
 @dataclass(frozen=True)

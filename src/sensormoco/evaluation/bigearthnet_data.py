@@ -32,7 +32,9 @@ from sensormoco.data.bigearthnet.v1 import (
     select_split,
 )
 from sensormoco.data.sen12ms.splits import draw_budget
+from sensormoco.data.sources import BIGEARTHNET_V2, source_kind
 from sensormoco.errors import DataError
+from sensormoco.evaluation.bigearthnet_v2_data import LabelledBigEarthNetV2, load_bigearthnet_v2
 from sensormoco.evaluation.samples import LabelledSamples, ids_digest
 
 S1_FOLDER = "BigEarthNet-S1-v1.0"
@@ -111,10 +113,23 @@ class LabelledBigEarthNet:
 
 
 def load_bigearthnet(
-    root: str | Path, scheme: str = "19", splits: str | Path | None = None
-) -> LabelledBigEarthNet:
-    """Pair the archives in ``root`` and select the official splits (skips are counted)."""
+    root: str | Path,
+    scheme: str = "19",
+    splits: str | Path | None = None,
+    statistics: str | Path | None = None,
+) -> LabelledBigEarthNet | LabelledBigEarthNetV2:
+    """Pair the archives in ``root`` and select the official splits (skips are counted). A
+    BigEarthNet v2 root (detected) is read by evaluation/bigearthnet_v2_data.py, its splits
+    from its metadata; ``statistics`` (a stats JSON) applies to v2 only."""
     root = Path(root)
+    if source_kind(root).dataset == BIGEARTHNET_V2:
+        if splits is not None:
+            raise ValueError("BigEarthNet v2 has its official splits in metadata.parquet: "
+                             "give no --splits")  # fmt: skip
+        return load_bigearthnet_v2(root, scheme, statistics)
+    if statistics is not None:
+        raise ValueError("--stats applies to BigEarthNet v2 roots (v1 uses the published "
+                         "BigEarthNet statistics)")  # fmt: skip
     if scheme not in SCHEMES:
         raise ValueError(f"BigEarthNet scheme must be '19' or '43', got {scheme!r}")
     s1_root, s2_root = find_roots(root)

@@ -23,6 +23,7 @@ class EvalConfig:
     encoder: str | None = None
     dataset: str = "sen12ms"  # or "bigearthnet" (multi-label, scheme "19" or "43")
     splits: str | None = None  # BigEarthNet: folder of train.csv, val.csv, test.csv
+    statistics: str | None = None  # BigEarthNet v2: stats JSON (default: published train stats)
     variant: str = "moco"
     protocol: str = defaults.EVAL_PROTOCOL
     input: str = defaults.EVAL_INPUT

@@ -51,9 +51,10 @@ FEATURES = "features"
 
 
 def load_data(config: EvalConfig) -> Labelled:
-    """The labelled dataset ``config`` names (a SEN12MS tree or store, or BigEarthNet)."""
+    """The labelled dataset ``config`` names (a SEN12MS tree or store, BigEarthNet v1, or a
+    BigEarthNet v2 tree, LMDB or store)."""
     if config.dataset == "bigearthnet":
-        return load_bigearthnet(config.data, config.scheme, config.splits)
+        return load_bigearthnet(config.data, config.scheme, config.splits, config.statistics)
     return load_sen12ms(config.data, config.scheme, config.labels_csv, config.index_csv,
                         config.val_fraction, config.split_seed, config.workers)  # fmt: skip
 

@@ -8,7 +8,9 @@ built (from a tree or a packed store).
 Samples cross process boundaries raw (S2 reflectance as int16, S1 dB as float32: 28 instead
 of 48 bytes a pixel) and are standardised on the batch after its transfer to the device
 (:meth:`PretrainDataModule.on_after_batch_transfer`), with the same float32 operations and so
-the same bits as per-sample standardisation.
+the same bits as per-sample standardisation. BigEarthNet v2 roots (tree, LMDB or store) give
+their train + validation pairs, S2 raw as float32 (its 20 m and 60 m bands are resampled to
+120 px on read), standardised after the transfer with v2's statistics.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
-from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.bands import (
+    BIGEARTHNET_V2_NORMALIZATION,
+    SEN12MS_NORMALIZATION,
+    Normalization,
+)
+from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
 from sensormoco.data.sen12ms.splits import is_test
-from sensormoco.data.sources import open_patches, standardize
+from sensormoco.data.sources import BIGEARTHNET_V2, open_patches, source_kind, standardize
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -41,11 +47,13 @@ class PretrainData:
     """The pre-training dataset and how it was drawn."""
 
     dataset: Dataset[dict[str, Tensor]]
-    ids: list[PatchId]
+    ids: list[Any]  # SEN12MS PatchIds or BigEarthNet v2 patch_ids
     norms: tuple[Normalization, Normalization]  # S1's and S2's, of the dataset's bands
     excluded_test: int  # test-scene patches left out
     absent: int  # subset ids not in the data
     skipped_bad: int  # unusable triplets
+    normalization: Normalization = SEN12MS_NORMALIZATION  # what the dataset standardises with
+    left_out: int = 0  # BigEarthNet v2: snow/cloud/shadow patches left out
 
 
 def pretrain_dataset(
@@ -62,6 +70,8 @@ def pretrain_dataset(
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory")
+    if source_kind(root).dataset == BIGEARTHNET_V2:
+        return _bigearthnet_v2(root, subset, raw)
     # a tree is validated on headers only: a full pixel scan of SEN12MS takes ~30 min on 2
     # cores; a file broken since fails with a one-line error naming it when it is read
     p = open_patches(root, subset, exclude=is_test, normalization=normalization,
@@ -69,7 +79,8 @@ def pretrain_dataset(
     if not p.ids:
         raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
     norms = (normalization.select(p.dataset.s1_bands), normalization.select(p.dataset.s2_bands))
-    return PretrainData(p.dataset, p.ids, norms, p.excluded, len(p.absent), p.skipped_bad)
+    return PretrainData(p.dataset, p.ids, norms, p.excluded, len(p.absent), p.skipped_bad,
+                        normalization)  # fmt: skip
 
 
 def loader_workers(num_workers: int | None, local_processes: int = 1) -> int:
@@ -95,6 +106,31 @@ class StandardizedLoader(DataLoader[dict[str, Tensor]]):
     def __iter__(self) -> Iterator[dict[str, Tensor]]:  # type: ignore[override]
         for batch in super().__iter__():
             yield standardize(batch, *self.norms)
+
+
+def _bigearthnet_v2(root: Path, subset: str | Path | None, raw: bool) -> PretrainData:
+    """BigEarthNet v2's train + validation pairs (those in ``subset``, an ids file of patch_ids,
+    if given) that have both sensors, standardised with v2's train-split statistics (``raw``:
+    after the transfer, with ``norms``)."""
+    norm = BIGEARTHNET_V2_NORMALIZATION
+    dataset = open_bigearthnet(root, ("train", "validation"), normalization=norm, raw=raw)
+    source = dataset.source
+    test = {p.patch_id for p in source.metadata.split("test")}
+    excluded, absent = len(test), 0
+    if subset is not None:
+        wanted = {line.strip() for line in Path(subset).read_text(encoding="utf-8").splitlines()}
+        wanted.discard("")
+        excluded = len(wanted & test)
+        absent = len(wanted - test - set(dataset.ids))
+        dataset.patches = [p for p in dataset.patches if p.patch_id in wanted]
+    paired = [p for p in dataset.patches if source.check(p, read_pixels=False) is None]
+    unpaired = len(dataset.patches) - len(paired)
+    dataset.patches = paired
+    if not paired:
+        raise DataError(root, "no usable non-test BigEarthNet v2 pairs to pre-train on")
+    norms = (norm.select(dataset.s1_bands), norm.select(dataset.s2_bands))
+    return PretrainData(dataset, dataset.ids, norms, excluded, absent, unpaired, norm,
+                        len(source.metadata.left_out))  # fmt: skip
 
 
 def step_seed(*keys: int) -> int:
@@ -164,11 +200,13 @@ class PretrainDataModule(L.LightningDataModule):
         if self.data is None:
             scan = loader_workers(self.config.num_workers)  # header scan of a tree
             self.data = pretrain_dataset(self.root, self.config.subset, workers=scan, raw=True)
-            if self.data.excluded_test or self.data.absent or self.data.skipped_bad:
+            d = self.data
+            if d.excluded_test or d.absent or d.skipped_bad or d.left_out:
+                weather = f", {d.left_out} snow/cloud/shadow patch(es)" if d.left_out else ""
                 print(
-                    f"pre-training on {len(self.data.ids)} patches; left out "
-                    f"{self.data.excluded_test} test-scene patch(es), {self.data.skipped_bad} "
-                    f"bad triplet(s), {self.data.absent} subset id(s) not in the data",
+                    f"pre-training on {len(d.ids)} patches; left out "
+                    f"{d.excluded_test} test-scene patch(es), {d.skipped_bad} "
+                    f"bad triplet(s), {d.absent} subset id(s) not in the data{weather}",
                     file=sys.stderr,
                 )
             if len(self.data.ids) < self.config.global_batch:

@@ -279,8 +279,9 @@ def run_pretrain(
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = PretrainDataModule(data, config, checkpoint_step(checkpoint) if resume else 0)
     datamodule.setup("fit")  # data problems surface before anything is written
+    assert datamodule.data is not None
     config.save(out / "config.yaml")
-    module = PretrainModule(config)
+    module = PretrainModule(config, datamodule.data.normalization)  # what the data carries
     trainer = make_trainer(config, out, callbacks)
     for logger in trainer.loggers:
         logger.log_hyperparams(config.to_dict())
