@@ -7,7 +7,7 @@ from __future__ import annotations
 
 SEED = 0
 
-# Labels (DESIGN §2): multi-label threshold on class fractions, default scheme.
+# Labels (docs/design.md §2): multi-label threshold on class fractions, default scheme.
 LABEL_THRESHOLD = 0.1
 LABEL_SCHEME = "igbp10"
 # A probability pickle disagrees with the lc file when any fraction differs by more than this.
@@ -61,7 +61,7 @@ S2_BANDS = "s2-land"
 STATS_S1_BANDS = "s1"
 STATS_S2_BANDS = "s2-all"
 
-# MoCo v2 (DESIGN §3; the paper's settings are the `paper` preset).
+# MoCo v2 (docs/design.md §3; the paper's settings are the `paper` preset).
 BACKBONE = "resnet50"
 ADAPTER = "conv1"  # the backbone's first convolution takes the N bands
 MOCO_DIM = 128  # projection output dimension
@@ -70,7 +70,7 @@ MOCO_KEY_MOMENTUM = 0.999  # m, key-encoder momentum
 MOCO_TEMPERATURE = 0.2  # T
 MOCO_BN_SPLITS = 2  # BN sub-batches per process; >= 2 on one process (no BN leak, see MoCo)
 
-# Pre-training (DESIGN §3; the `paper` preset spells these out). batch size is per process:
+# Pre-training (docs/design.md §3; the `paper` preset spells these out). batch size is per process:
 # the global batch is PRETRAIN_BATCH_SIZE x devices x nodes, and the queue must be a multiple.
 PRETRAIN_AUGMENT = "paper"  # the preset of every mode but sensor-pairs (which takes "none")
 PRETRAIN_INPUT = "s1s2"  # the input of mode `augment` (the other modes use both sensors)
@@ -90,7 +90,7 @@ PRETRAIN_SUMMARY_STEPS = 20  # summary.json also reports loss and pos_acc averag
 PRETRAIN_DIAGNOSTICS_EVERY = 50  # steps between modality-gap diagnostics (0: none)
 PRETRAIN_CHECKPOINT_EVERY = 500  # steps between writes of checkpoints/last.ckpt (and at the end)
 
-# Transfer evaluation (DESIGN §3 "Transfer evaluation").
+# Transfer evaluation (docs/design.md §3 "Transfer evaluation").
 EVAL_PROTOCOL = "linear"  # linear | finetune | knn
 EVAL_INPUT = "s2"
 EVAL_SEEDS = (0, 1, 2)

@@ -1,6 +1,7 @@
 """Augmentation presets on batches (kornia), safe for multispectral and SAR inputs.
 
-Presets (DESIGN §3): ``paper`` (gaussian blur, elastic transform, flips, brightness/contrast),
+Presets (docs/design.md §3): ``paper`` (gaussian blur, elastic transform, flips,
+brightness/contrast),
 ``aug1`` (random resized crop), ``aug2`` (aug1 + blur), ``aug3`` (aug2 + brightness/contrast
 + band-mean grayscale), and ``none`` (only the crop to the training size). No hue or saturation
 jitter: it has no meaning beyond RGB. Inputs are standardised bands, so brightness and contrast
@@ -10,7 +11,8 @@ Each preset is split into a geometric part and an intensity part so that two vie
 location (an S2 and an S1 patch) can share the crop window: :meth:`Augmentation.pair` runs the
 geometric part once on the channel-stacked views, then the intensity part on each view alone.
 
-Missing sensors (DESIGN §3): an input may hold several sensors (``groups``: the channel indices
+Missing sensors (docs/design.md §3): an input may hold several sensors (``groups``: the
+channel indices
 of each, e.g. the 12-channel fusion layout's S2 and S1 slots), and a sensor absent from a row is
 exactly zero (:mod:`sensormoco.data.presence`). Every preset keeps it so: band-mean grayscale
 takes the mean per sensor over that sensor's bands, and after the intensity operations the

@@ -1,4 +1,4 @@
-"""Band sets by name and per-band normalisation (DESIGN §2).
+"""Band sets by name and per-band normalisation (docs/design.md §2).
 
 Bands are always chosen by name and validated, never by bare index, so that an encoder trained
 on one band set cannot silently meet another.

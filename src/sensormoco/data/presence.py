@@ -1,7 +1,7 @@
 """Which sensors an input holds, per row: an absent sensor is exactly zero.
 
 After standardisation a missing sensor is placed as zeros (its band means), at pre-training and
-at transfer alike, and nothing may write into those slots (DESIGN §3). A sensor is thus
+at transfer alike, and nothing may write into those slots (docs/design.md §3). A sensor is thus
 *present* in a row exactly when any of its values is non-zero; augmentation and the 1x1 adapter
 read presence this way, from the data itself, so both behave the same at pre-training and at
 transfer.

@@ -1,1 +1,1 @@
-"""Transfer evaluation: classification protocols, kNN, retrieval and metrics (DESIGN §3)."""
+"""Transfer evaluation: classification protocols, kNN, retrieval and metrics (docs/design.md §3)."""

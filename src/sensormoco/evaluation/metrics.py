@@ -1,4 +1,5 @@
-"""Classification metrics of the transfer evaluation (DESIGN §3), as pure functions on tensors.
+"""Classification metrics of the transfer evaluation (docs/design.md §3), as pure functions
+on tensors.
 
 Conventions, decided once for every report:
 

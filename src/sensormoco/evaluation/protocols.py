@@ -1,4 +1,4 @@
-"""The transfer protocols of one seed, each streaming its data (DESIGN §3).
+"""The transfer protocols of one seed, each streaming its data (docs/design.md §3).
 
 Linear probe and kNN read frozen features from the run's feature cache (computed batch by
 batch on first use) and keep only features of the budget (N x F) in memory; the test features

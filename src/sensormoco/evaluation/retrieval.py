@@ -1,4 +1,5 @@
-"""Cross-modal retrieval (DESIGN §3): recall@k of finding a location's other-sensor embedding.
+"""Cross-modal retrieval (docs/design.md §3): recall@k of finding a location's
+other-sensor embedding.
 
 Row i of the queries and of the gallery embed the same location (e.g. its S1 and its S2
 patch). Similarity is cosine. A query's rank is 1 + the number of *other* gallery items scoring

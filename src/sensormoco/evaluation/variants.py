@@ -1,4 +1,5 @@
-"""The transfer variants (DESIGN §3): which weights a classifier's feature network starts from.
+"""The transfer variants (docs/design.md §3): which weights a classifier's feature
+network starts from.
 
 | variant | adapter | backbone |
 |---|---|---|

@@ -1,4 +1,4 @@
-"""What an encoder file says about itself, as a typed record (DESIGN §5: checkpoints and
+"""What an encoder file says about itself, as a typed record (docs/design.md §5: checkpoints and
 exported encoders carry their bands, normalisation and config)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sensormoco import defaults
 from sensormoco.data.bands import SENSOR_BANDS, Normalization
 from sensormoco.errors import DataError
 
-# The input every sensormoco encoder expects before standardisation (DESIGN §2, SEN12MS).
+# The input every sensormoco encoder expects before standardisation (docs/design.md §2, SEN12MS).
 INPUT_UNITS: dict[str, str] = {
     "s1": "Sentinel-1 sigma-nought backscatter in dB",
     "s2": "Sentinel-2 reflectance x 10000 (digital numbers as distributed)",

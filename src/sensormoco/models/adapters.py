@@ -1,4 +1,4 @@
-"""Input adapters: how N named bands meet a backbone (DESIGN §3).
+"""Input adapters: how N named bands meet a backbone (docs/design.md §3).
 
 - ``conv1``: identity; the backbone's first convolution takes the N bands (the default).
 - ``1x1``: per sensor a 1x1 convolution + BatchNorm + ReLU to 3 channels, so the backbone

@@ -1,4 +1,4 @@
-"""The two views of each pre-training mode (DESIGN §3), built on batches.
+"""The two views of each pre-training mode (docs/design.md §3), built on batches.
 
 Inputs are normalised batches ``s1`` (N x 2 x H x W) and ``s2`` (N x 10 x H x W, land bands) of
 the same N locations. Every mode except ``augment`` feeds the encoders the 12-channel fusion

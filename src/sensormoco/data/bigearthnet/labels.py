@@ -2,7 +2,7 @@
 
 The 43 names are in the official order of BigEarthNet's ``label_indices.json`` (not sorted);
 the 19-class nomenclature (Sumbul et al., "BigEarthNet-MM", 2021) merges or drops them as
-DESIGN §2 gives it. Multi-hot vectors are float32, ready for a multi-label loss.
+docs/design.md §2 gives it. Multi-hot vectors are float32, ready for a multi-label loss.
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ CLASSES_19: tuple[str, ...] = (
     "Marine waters",
 )
 
-# 19-class index -> the 0-based 43-class indices it merges (DESIGN §2); the 11 classes listed
-# nowhere (roads, ports, airports, mines, dumps, construction, green urban, sport, bare rock,
-# burnt areas, intertidal flats) are dropped.
+# 19-class index -> the 0-based 43-class indices it merges (docs/design.md §2); the 11
+# classes listed nowhere (roads, ports, airports, mines, dumps, construction, green urban,
+# sport, bare rock, burnt areas, intertidal flats) are dropped.
 MERGE_19: tuple[tuple[int, ...], ...] = (
     (0, 1), (2,), (11, 12, 13), (14, 15, 16, 18), (17,), (19,), (20,), (21,), (22,), (23,),
     (24,), (25, 31), (26, 27), (28,), (29,), (33, 34), (35, 36), (38, 39), (40, 41, 42),

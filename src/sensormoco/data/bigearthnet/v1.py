@@ -1,5 +1,5 @@
 """BigEarthNet-MM v1 as distributed: patch folders, S1/S2 pairing, official splits and a PyTorch
-dataset (DESIGN §2).
+dataset (docs/design.md §2).
 
 Layout: ``S2_ROOT/S2A_MSIL2A_20170613T101031_87_48/S2A_MSIL2A_20170613T101031_87_48_B01.tif``
 (12 band files, no B10) and ``S1_ROOT/S1A_IW_GRDH_1SDV_..._87_48/..._VV.tif``, ``..._VH.tif``;

@@ -1,5 +1,5 @@
 """BigEarthNet v2 (reBEN) metadata: ``metadata.parquet`` and the snow/cloud/shadow parquet
-(DESIGN §2), read with pyarrow and validated.
+(docs/design.md §2), read with pyarrow and validated.
 
 Each row names an S2 patch (``patch_id``), its S1 partner (``s1_name``), its v1 name
 (``s2v1_name``, to join v1 and v2 results), its official split (``train``, ``validation``,

@@ -1,4 +1,4 @@
-"""BigEarthNet v2 as GeoTIFF folders (DESIGN §2)::
+"""BigEarthNet v2 as GeoTIFF folders (docs/design.md §2)::
 
     BigEarthNet-S2/<patch_id minus its last two _-fields>/<patch_id>/<patch_id>_B01.tif ...
     BigEarthNet-S1/<s1_name minus its last three _-fields>/<s1_name>/<s1_name>_VV.tif, _VH.tif

@@ -1,4 +1,4 @@
-"""SEN12MS scene labels from the IGBP layer of the lc patches (DESIGN §2, "Scene labels").
+"""SEN12MS scene labels from the IGBP layer of the lc patches (docs/design.md §2, "Scene labels").
 
 A patch's label source is the 17-vector of IGBP class fractions of lc layer 1. From it:
 ``single`` is the argmax of the scheme's fraction vector (ties go to the lowest code) and

@@ -1,6 +1,6 @@
 """SEN12MS as distributed: patch ids, the on-disk layout, scanning and per-triplet validation.
 
-Layout (DESIGN §2): ``ROOT/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p30.tif``, with ``s1``,
+Layout (docs/design.md §2): ``ROOT/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p30.tif``, with ``s1``,
 ``s2`` and ``lc`` folders per scene. A patch id names a location without a sensor:
 ``ROIs1158_spring_1_p30``.
 """

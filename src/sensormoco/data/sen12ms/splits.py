@@ -1,4 +1,4 @@
-"""Official SEN12MS split, scene-level validation and seeded label budgets (DESIGN §2).
+"""Official SEN12MS split, scene-level validation and seeded label budgets (docs/design.md §2).
 
 Test is every patch of the 26 hold-out scenes. Validation is drawn by whole scenes (neighbouring
 patches overlap, so a patch-level draw would leak). No id is ever in two of train/val/test.

@@ -1,4 +1,5 @@
-"""Non-overlapping subset of patches (DESIGN §2): greedy, first come first served, per UTM zone.
+"""Non-overlapping subset of patches (docs/design.md §2): greedy, first come first served,
+per UTM zone.
 
 Within each CRS, patches are visited in a fixed documented order (season, scene number, patch
 number, all ascending and numeric: :class:`PatchId` ordering). A patch is kept unless its

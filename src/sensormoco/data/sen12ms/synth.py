@@ -1,4 +1,4 @@
-"""A synthetic SEN12MS tree of real GeoTIFFs in the exact SEN12MS layout (DESIGN §2).
+"""A synthetic SEN12MS tree of real GeoTIFFs in the exact SEN12MS layout (docs/design.md §2).
 
 Each scene is one raster of ``(grid + 1) * size / 2`` pixels per side, cut into ``grid x grid``
 patches at stride ``size / 2`` (patch numbers 1-based, row-major). A scene has a blocky
