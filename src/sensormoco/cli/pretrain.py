@@ -15,7 +15,7 @@ from typing import Any
 # commands start fast; the names below are checked against it by the tests.
 MODE_NAMES = ("augment, sensor-pairs, sensor-pairs-augment, fusion-all, fusion-partial, "
               "fusion-optional")  # fmt: skip
-PRESET_NAMES = "cpu-small, paper"
+PRESET_NAMES = "paper, cpu-small"
 
 # flag -> (config key, type, help)
 FLAGS: dict[str, tuple[str, type, str]] = {

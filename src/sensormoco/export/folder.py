@@ -53,10 +53,14 @@ def apply_adapter(x, weights, eps=1e-5):
     """The 1x1 input adapter: N x len(bands) x H x W standardised bands -> N x 3 x H x W.
     ``weights``: safetensors.torch.load_file("adapter.safetensors")."""
     out = torch.zeros(x.shape[0], 3, *x.shape[2:], dtype=x.dtype, device=x.device)
+    count = torch.zeros(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
     for sensor in ("s2", "s1"):  # a sensor absent from the bands has no weights
         w = {k[len(sensor) + 1 :]: v for k, v in weights.items() if k.startswith(sensor + ".")}
         if w:
-            y = F.conv2d(x.index_select(1, w["index"]), w["conv.weight"])
+            part = x.index_select(1, w["index"])
+            # a sensor is absent from a row when all its values are exactly zero
+            present = part.ne(0).flatten(1).any(dim=1).to(x.dtype).view(-1, 1, 1, 1)
+            y = F.conv2d(part, w["conv.weight"])
             y = F.batch_norm(
                 y,
                 w["bn.running_mean"],
@@ -66,8 +70,9 @@ def apply_adapter(x, weights, eps=1e-5):
                 training=False,
                 eps=eps,
             )
-            out = out + F.relu(y)
-    return out
+            out = out + F.relu(y) * present
+            count = count + present
+    return out / count.clamp(min=1)  # the mean over the present sensors
 '''
 
 

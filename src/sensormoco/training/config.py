@@ -139,9 +139,10 @@ class PretrainConfig:
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PretrainConfig))
 
 # Named presets: the package's YAML files, by name (``paper``, ``cpu-small``, ...).
-PRESETS: dict[str, Path] = {
+_PRESET_DIR = Path(str(files("sensormoco.resources"))) / "presets"
+PRESETS: dict[str, Path] = {  # the paper's first, then the rest by name
     path.stem: path
-    for path in sorted(Path(str(files("sensormoco.resources"))).joinpath("presets").glob("*.yaml"))
+    for path in sorted(_PRESET_DIR.glob("*.yaml"), key=lambda p: (p.stem != "paper", p.stem))
 }
 _HINTS: dict[str, Any] = typing.get_type_hints(PretrainConfig)
 
