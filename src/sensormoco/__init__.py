@@ -24,8 +24,14 @@ if TYPE_CHECKING:
         load_encoder,
     )
 
-__all__ = ["EncoderMetadata", "Preprocessing", "PretrainedEncoder", "__version__",
-           "export_for_timm", "load_encoder"]  # fmt: skip
+__all__ = [
+    "EncoderMetadata",
+    "Preprocessing",
+    "PretrainedEncoder",
+    "__version__",
+    "export_for_timm",
+    "load_encoder",
+]
 _LAZY = frozenset(__all__) - {"__version__"}
 
 

@@ -16,18 +16,29 @@ from sensormoco import defaults
 
 
 def _root_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, metavar="ROOT", help="BigEarthNet v2 root: "
-                        "metadata.parquet beside BigEarthNet-S1/ + BigEarthNet-S2/ or an LMDB "
-                        "folder (data.mdb)")  # fmt: skip
-    parser.add_argument("--keep-snow-cloud", action="store_true", help="keep the patches with "
-                        "seasonal snow, cloud or shadow (left out by default)")  # fmt: skip
+    parser.add_argument(
+        "root",
+        type=Path,
+        metavar="ROOT",
+        help="BigEarthNet v2 root: "
+        "metadata.parquet beside BigEarthNet-S1/ + BigEarthNet-S2/ or an LMDB "
+        "folder (data.mdb)",
+    )
+    parser.add_argument(
+        "--keep-snow-cloud",
+        action="store_true",
+        help="keep the patches with seasonal snow, cloud or shadow (left out by default)",
+    )
 
 
 def add_index(parser: argparse.ArgumentParser) -> None:
     _root_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="index CSV to write")
-    parser.add_argument("--headers-only", action="store_true", help="check that both sensors "
-                        "of each pair are there (fast); by default every band is read")  # fmt: skip
+    parser.add_argument(
+        "--headers-only",
+        action="store_true",
+        help="check that both sensors of each pair are there (fast); by default every band is read",
+    )
     parser.set_defaults(func=_index)
 
 
@@ -41,26 +52,40 @@ def add_labels(parser: argparse.ArgumentParser) -> None:
 def add_stats(parser: argparse.ArgumentParser) -> None:
     _root_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")
-    parser.add_argument("--split", choices=("train", "validation", "test", "all"),
-                        default="train", help="official split (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--s1-bands", default=defaults.STATS_S1_BANDS,
-                        help="band set or comma-separated names")  # fmt: skip
-    parser.add_argument("--s2-bands", default="s2-bigearthnet",
-                        help="band set or comma-separated names")  # fmt: skip
+    parser.add_argument(
+        "--split",
+        choices=("train", "validation", "test", "all"),
+        default="train",
+        help="official split (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--s1-bands", default=defaults.STATS_S1_BANDS, help="band set or comma-separated names"
+    )
+    parser.add_argument(
+        "--s2-bands", default="s2-bigearthnet", help="band set or comma-separated names"
+    )
     parser.set_defaults(func=_stats)
 
 
 def add_pack(parser: argparse.ArgumentParser) -> None:
     _root_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="STORE",
-                        help="store folder to create (must not exist, or be empty)")  # fmt: skip
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="STORE",
+        help="store folder to create (must not exist, or be empty)",
+    )
     parser.set_defaults(func=_pack)
 
 
 def _say_left_out(count: int) -> None:
     if count:
-        print(f"left out {count} snow/cloud/shadow patch(es) (--keep-snow-cloud keeps them)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"left out {count} snow/cloud/shadow patch(es) (--keep-snow-cloud keeps them)",
+            file=sys.stderr,
+        )
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -75,10 +100,13 @@ def _index(args: argparse.Namespace) -> int:
     for r in bad[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {r.status}", file=sys.stderr)
     if len(bad) > defaults.SHOWN_PROBLEMS:
-        print(f"... and {len(bad) - defaults.SHOWN_PROBLEMS} more in {args.output}",
-              file=sys.stderr)  # fmt: skip
-    print(f"BigEarthNet v2 ({source.kind}): {index.summary()}; "
-          f"{time.perf_counter() - start:.1f} s; wrote {args.output}")  # fmt: skip
+        print(
+            f"... and {len(bad) - defaults.SHOWN_PROBLEMS} more in {args.output}", file=sys.stderr
+        )
+    print(
+        f"BigEarthNet v2 ({source.kind}): {index.summary()}; "
+        f"{time.perf_counter() - start:.1f} s; wrote {args.output}"
+    )
     return 0 if index.usable else 1
 
 
@@ -122,15 +150,17 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         norm = stream_statistics(s1_bands + s2_bands, pairs)
     except ValueError as exc:  # nothing readable
-        raise DataError(args.root, f"no readable pair in split {args.split!r}; first problem: "
-                        f"{skipped[0] if skipped else exc}") from exc  # fmt: skip
+        raise DataError(
+            args.root,
+            f"no readable pair in split {args.split!r}; first problem: "
+            f"{skipped[0] if skipped else exc}",
+        ) from exc
     norm.save(args.output)
     if skipped:
         print(f"skipped {len(skipped)} unreadable pair(s); first: {skipped[0]}", file=sys.stderr)
     _say_left_out(len(source.metadata.left_out))
     used = len(patches) - len(skipped)
-    print(f"{used} {args.split} patches, {time.perf_counter() - start:.1f} s; "
-          f"wrote {args.output}")  # fmt: skip
+    print(f"{used} {args.split} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
     return 0
 
 
@@ -140,9 +170,14 @@ def _pack(args: argparse.Namespace) -> int:
 
     summary = pack_bigearthnet(args.root, args.output, args.keep_snow_cloud)
     if summary.skipped:
-        print(f"skipped {summary.skipped} unreadable pair(s), all in {summary.path / SKIPPED}; "
-              f"first: {summary.first_problem}", file=sys.stderr)  # fmt: skip
+        print(
+            f"skipped {summary.skipped} unreadable pair(s), all in {summary.path / SKIPPED}; "
+            f"first: {summary.first_problem}",
+            file=sys.stderr,
+        )
     _say_left_out(summary.left_out)
-    print(f"packed {summary.rows} BigEarthNet v2 pairs into {summary.path} "
-          f"({summary.nbytes / 2**20:.1f} MiB) in {summary.seconds:.1f} s")  # fmt: skip
+    print(
+        f"packed {summary.rows} BigEarthNet v2 pairs into {summary.path} "
+        f"({summary.nbytes / 2**20:.1f} MiB) in {summary.seconds:.1f} s"
+    )
     return 0

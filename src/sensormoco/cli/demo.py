@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--workers", type=int, default=defaults.DEMO_WORKERS, help="processes for data steps"
     )
-    parser.add_argument("--data-only", action="store_true",
-                        help="stop after the data steps (no training)")  # fmt: skip
+    parser.add_argument(
+        "--data-only", action="store_true", help="stop after the data steps (no training)"
+    )
     parser.set_defaults(func=_run)
 
 

@@ -16,9 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser("export", help=help_text, description=help_text)
     p.add_argument("encoder", type=Path, metavar="ENCODER", help="encoder.pt of a pre-training run")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="folder to write")
-    p.add_argument("--report", type=Path, metavar="DIR",
-                   help="an experiment's output folder (or an evaluation run folder): its results "
-                   "of this encoder go into the model card")  # fmt: skip
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="an experiment's output folder (or an evaluation run folder): its results "
+        "of this encoder go into the model card",
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty DIR")
     p.set_defaults(func=_run)
 

@@ -26,8 +26,19 @@ from sensormoco.errors import SensormocoError
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
 COMMANDS = (
-    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, export, demo,
-)  # fmt: skip
+    synth,
+    index,
+    labels,
+    subset,
+    split,
+    stats,
+    pack,
+    pretrain,
+    evaluate,
+    experiment,
+    export,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,12 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="processes reading GeoTIFFs (default: %(default)s = this one)",
     )
     sen12ms.set_defaults(func=_pack)
-    bigearthnet.add_pack(choices.add_parser(
-        "bigearthnet",
-        help="pack a BigEarthNet v2 root (tree or LMDB)",
-        description="Pack the pairs of a BigEarthNet v2 root into a store (bands at their "
-        "native sizes, lossless); unreadable pairs are listed in STORE/skipped.csv.",
-    ))  # fmt: skip
+    bigearthnet.add_pack(
+        choices.add_parser(
+            "bigearthnet",
+            help="pack a BigEarthNet v2 root (tree or LMDB)",
+            description="Pack the pairs of a BigEarthNet v2 root into a store (bands at their "
+            "native sizes, lossless); unreadable pairs are listed in STORE/skipped.csv.",
+        )
+    )
     verify = choices.add_parser(
         "verify",
         help="check a store against its sha256 checksums",

@@ -13,8 +13,9 @@ from typing import Any
 
 # The training stack (torch, Lightning) is imported when the command runs, so that the other
 # commands start fast; the names below are checked against it by the tests.
-MODE_NAMES = ("augment, sensor-pairs, sensor-pairs-augment, fusion-all, fusion-partial, "
-              "fusion-optional")  # fmt: skip
+MODE_NAMES = (
+    "augment, sensor-pairs, sensor-pairs-augment, fusion-all, fusion-partial, fusion-optional"
+)
 PRESET_NAMES = "paper, cpu-small"
 
 # flag -> (config key, type, help)
@@ -52,8 +53,13 @@ FLAGS: dict[str, tuple[str, type, str]] = {
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "MoCo-v2 pre-training on geo-aligned S1/S2 pairs"
     parser = subparsers.add_parser("pretrain", help=help_text, description=help_text)
-    parser.add_argument("--data", type=Path, required=True, metavar="ROOT",
-                        help="SEN12MS root, packed store or BigEarthNet v2 root")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="ROOT",
+        help="SEN12MS root, packed store or BigEarthNet v2 root",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
     parser.add_argument("--mode", help=f"pre-training mode: {MODE_NAMES} (or `mode:` in --config)")
     parser.add_argument(
@@ -63,8 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     for flag, (key, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=key, type=kind, help=text)
-    parser.add_argument("--deterministic", action="store_true", default=None,
-                        help="deterministic algorithms (exactly repeatable runs)")  # fmt: skip
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="deterministic algorithms (exactly repeatable runs)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue DIR's last checkpoint")
     parser.set_defaults(func=_run)
 

@@ -30,8 +30,11 @@ def add_dataset_parser(
         "sen12ms", help=f"{help_text} (SEN12MS)", description=help_text
     )
     if bigearthnet is not None:
-        bigearthnet(datasets.add_parser("bigearthnet", help=f"{help_text} (BigEarthNet v2)",
-                                        description=help_text))  # fmt: skip
+        bigearthnet(
+            datasets.add_parser(
+                "bigearthnet", help=f"{help_text} (BigEarthNet v2)", description=help_text
+            )
+        )
     return dataset
 
 

@@ -16,24 +16,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("out", type=Path, metavar="OUT", help="output folder (new or empty)")
     parser.add_argument(
-        "--scenes", type=int, default=defaults.SYNTH_SCENES, metavar="N",
+        "--scenes",
+        type=int,
+        default=defaults.SYNTH_SCENES,
+        metavar="N",
         help="scenes, round-robin over the four seasons (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--grid", type=int, default=defaults.SYNTH_GRID, metavar="G",
+        "--grid",
+        type=int,
+        default=defaults.SYNTH_GRID,
+        metavar="G",
         help="patches per scene side; neighbours overlap by half (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--size", type=int, default=defaults.SYNTH_SIZE, metavar="PX",
+        "--size",
+        type=int,
+        default=defaults.SYNTH_SIZE,
+        metavar="PX",
         help="patch size in pixels, even and >= 16 (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--seed", type=int, default=defaults.SEED, metavar="S", help="seed (default: %(default)s)"
     )
     parser.add_argument(
-        "--workers", type=int, default=defaults.SCAN_WORKERS, metavar="W",
+        "--workers",
+        type=int,
+        default=defaults.SCAN_WORKERS,
+        metavar="W",
         help="processes across scenes (default: %(default)s = this process)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--probabilities", action="store_true", help=f"also write OUT/{PROBABILITY_PICKLE}"
     )

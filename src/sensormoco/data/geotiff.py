@@ -35,9 +35,14 @@ def _info(path: Path, src: rasterio.io.DatasetReader) -> RasterInfo:
     crs = src.crs.to_string() if src.crs is not None else ""
     b = src.bounds
     return RasterInfo(
-        str(path), src.count, str(src.dtypes[0]), src.width, src.height, crs,
+        str(path),
+        src.count,
+        str(src.dtypes[0]),
+        src.width,
+        src.height,
+        crs,
         (b.left, b.bottom, b.right, b.top),
-    )  # fmt: skip
+    )
 
 
 def _open(path: Path) -> rasterio.io.DatasetReader:
@@ -90,8 +95,12 @@ def read_raster(
         bands = len(indexes) if indexes is not None else src.count
         size = bands * src.width * src.height * _itemsize(src.dtypes[0])
         if size > defaults.MAX_RASTER_BYTES:
-            raise DataError(path, f"declares {bands} x {src.height} x {src.width} pixels "
-                            f"({size / 2**30:.1f} GiB), too large for a patch", "size")  # fmt: skip
+            raise DataError(
+                path,
+                f"declares {bands} x {src.height} x {src.width} pixels "
+                f"({size / 2**30:.1f} GiB), too large for a patch",
+                "size",
+            )
         try:
             data = src.read(list(indexes) if indexes is not None else None)
         except (RasterioError, OSError) as exc:

@@ -290,10 +290,21 @@ def _first_line(exc: BaseException) -> str:
 # none), items pushed), from pickletools' stack effects.
 _NEST, _MARK, _PUT, _MEMOIZE, _GET, _DUP, _OTHER = range(7)
 _KINDS = {
-    "TUPLE": _NEST, "TUPLE1": _NEST, "TUPLE2": _NEST, "TUPLE3": _NEST, "FROZENSET": _NEST,
-    "MARK": _MARK, "PUT": _PUT, "BINPUT": _PUT, "LONG_BINPUT": _PUT, "MEMOIZE": _MEMOIZE,
-    "GET": _GET, "BINGET": _GET, "LONG_BINGET": _GET, "DUP": _DUP,
-}  # fmt: skip
+    "TUPLE": _NEST,
+    "TUPLE1": _NEST,
+    "TUPLE2": _NEST,
+    "TUPLE3": _NEST,
+    "FROZENSET": _NEST,
+    "MARK": _MARK,
+    "PUT": _PUT,
+    "BINPUT": _PUT,
+    "LONG_BINPUT": _PUT,
+    "MEMOIZE": _MEMOIZE,
+    "GET": _GET,
+    "BINGET": _GET,
+    "LONG_BINGET": _GET,
+    "DUP": _DUP,
+}
 _EFFECTS = {
     op.code: (
         _KINDS.get(op.name, _OTHER),

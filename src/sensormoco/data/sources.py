@@ -146,8 +146,9 @@ class TreeSource:
 
         records = [self.records[pid] for pid in ids]
         o = options
-        return SEN12MSDataset(self.path, records, o.s1_bands, o.s2_bands, o.normalization,
-                              o.with_lc, o.targets, o.raw)  # fmt: skip
+        return SEN12MSDataset(
+            self.path, records, o.s1_bands, o.s2_bands, o.normalization, o.with_lc, o.targets, o.raw
+        )
 
 
 class StoreSource:
@@ -196,8 +197,9 @@ class StoreSource:
 
         rows = [self._row[pid] for pid in ids]
         o = options
-        return StoreDataset(self.store, rows, o.s1_bands, o.s2_bands, o.normalization,
-                            o.with_lc, o.targets, o.raw)  # fmt: skip
+        return StoreDataset(
+            self.store, rows, o.s1_bands, o.s2_bands, o.normalization, o.with_lc, o.targets, o.raw
+        )
 
 
 SEN12MS = "sen12ms"
@@ -227,9 +229,13 @@ def _holds_v2(path: Path) -> bool:
 
 
 def _not_sen12ms(path: Path, options: OpenOptions) -> PatchSource:
-    raise DataError(path, "is a BigEarthNet v2 root, not SEN12MS: use `sensormoco COMMAND "
-                    "bigearthnet ROOT` (pretrain and evaluate --dataset bigearthnet read it "
-                    "as --data)", "layout")  # fmt: skip
+    raise DataError(
+        path,
+        "is a BigEarthNet v2 root, not SEN12MS: use `sensormoco COMMAND "
+        "bigearthnet ROOT` (pretrain and evaluate --dataset bigearthnet read it "
+        "as --data)",
+        "layout",
+    )
 
 
 SOURCE_KINDS: list[SourceKind] = [

@@ -50,8 +50,11 @@ def find_roots(root: Path) -> tuple[Path, Path]:
     s1 = [p for p in folders if "S1" in p.name]
     s2 = [p for p in folders if "S1" not in p.name and ("S2" in p.name or "v1.0" in p.name)]
     if len(s1) != 1 or len(s2) != 1:
-        raise DataError(root, f"expected one BigEarthNet S1 and one S2 folder ({S1_FOLDER}, "
-                        f"{S2_FOLDER}) inside", "layout")  # fmt: skip
+        raise DataError(
+            root,
+            f"expected one BigEarthNet S1 and one S2 folder ({S1_FOLDER}, {S2_FOLDER}) inside",
+            "layout",
+        )
     return s1[0], s2[0]
 
 
@@ -84,8 +87,9 @@ class LabelledBigEarthNet:
     def targets(self, ids: Sequence[str], label_type: str) -> Tensor:
         """Multi-hot rows (N x K); "single": their arg-max (not a BigEarthNet label)."""
         by_name = self.by_name
-        rows = [multi_hot(by_name[n].labels, self.scheme, metadata_file(by_name[n].s1_dir))
-                for n in ids]  # fmt: skip
+        rows = [
+            multi_hot(by_name[n].labels, self.scheme, metadata_file(by_name[n].s1_dir)) for n in ids
+        ]
         k = len(self.class_names)
         multi = torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.zeros(0, k)
         return multi if label_type == "multi" else multi.argmax(dim=1)
@@ -93,8 +97,9 @@ class LabelledBigEarthNet:
     def samples(self, ids: Sequence[str], label_type: str) -> LabelledSamples:
         """Samples of ``ids`` in that order, with their labels as "target"."""
         by_name = self.by_name
-        dataset = BigEarthNetDataset([by_name[n] for n in ids], self.scheme,
-                                     normalization=self.normalization)  # fmt: skip
+        dataset = BigEarthNetDataset(
+            [by_name[n] for n in ids], self.scheme, normalization=self.normalization
+        )
         return LabelledSamples(dataset, range(len(ids)), self.targets(ids, label_type))
 
     def fingerprint(self, ids: Sequence[str]) -> str:
@@ -124,12 +129,14 @@ def load_bigearthnet(
     root = Path(root)
     if source_kind(root).dataset == BIGEARTHNET_V2:
         if splits is not None:
-            raise ValueError("BigEarthNet v2 has its official splits in metadata.parquet: "
-                             "give no --splits")  # fmt: skip
+            raise ValueError(
+                "BigEarthNet v2 has its official splits in metadata.parquet: give no --splits"
+            )
         return load_bigearthnet_v2(root, scheme, statistics)
     if statistics is not None:
-        raise ValueError("--stats applies to BigEarthNet v2 roots (v1 uses the published "
-                         "BigEarthNet statistics)")  # fmt: skip
+        raise ValueError(
+            "--stats applies to BigEarthNet v2 roots (v1 uses the published BigEarthNet statistics)"
+        )
     if scheme not in SCHEMES:
         raise ValueError(f"BigEarthNet scheme must be '19' or '43', got {scheme!r}")
     s1_root, s2_root = find_roots(root)
@@ -140,8 +147,11 @@ def load_bigearthnet(
     for name in SPLITS:
         path = folder / f"{name}.csv"
         if not path.is_file():
-            raise DataError(path, "no official split file (give --splits DIR with train.csv, "
-                            "val.csv, test.csv)", "missing")  # fmt: skip
+            raise DataError(
+                path,
+                "no official split file (give --splits DIR with train.csv, val.csv, test.csv)",
+                "missing",
+            )
         parts[name], absent = select_split(scan.records, read_split_csv(path))
         missing += len(absent)
     if not parts["test"]:

@@ -72,8 +72,9 @@ class LabelledBigEarthNetV2:
     def samples(self, ids: Sequence[str], label_type: str) -> LabelledSamples:
         """Samples of ``ids`` in that order, with their labels as "target"."""
         by_id = self.by_id
-        dataset = BigEarthNetV2Dataset(self.source, [by_id[pid] for pid in ids],
-                                       normalization=self.normalization)  # fmt: skip
+        dataset = BigEarthNetV2Dataset(
+            self.source, [by_id[pid] for pid in ids], normalization=self.normalization
+        )
         return LabelledSamples(dataset, range(len(ids)), self.targets(ids, label_type))
 
     def fingerprint(self, ids: Sequence[str]) -> str:

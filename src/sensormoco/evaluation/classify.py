@@ -118,8 +118,9 @@ def train_best(
     best epoch on validation (``val_score(val_scores(), y_val)``, higher is better)."""
     criterion = loss_fn(config.label_type)
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     total = config.epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))

@@ -52,10 +52,13 @@ class EvalConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {list(DATASETS)}")
         if self.dataset == "bigearthnet" and (self.label_type, self.scheme) not in (
-            ("multi", "19"), ("multi", "43"),
-        ):  # fmt: skip
-            raise ValueError("BigEarthNet is multi-label with scheme 19 or 43 "
-                             f"(got {self.label_type}, {self.scheme})")  # fmt: skip
+            ("multi", "19"),
+            ("multi", "43"),
+        ):
+            raise ValueError(
+                "BigEarthNet is multi-label with scheme 19 or 43 "
+                f"(got {self.label_type}, {self.scheme})"
+            )
         if not self.seeds:
             raise ValueError("give at least one seed")
         if self.workers < 0:

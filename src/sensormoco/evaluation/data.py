@@ -82,8 +82,9 @@ class LabelledSEN12MS:
     def samples(self, ids: Sequence[PatchId], label_type: str) -> LabelledSamples:
         """Samples of ``ids`` in that order, with their labels as "target"."""
         positions = self.positions
-        return LabelledSamples(self.patches, [positions[p] for p in ids],
-                               self.targets(ids, label_type))  # fmt: skip
+        return LabelledSamples(
+            self.patches, [positions[p] for p in ids], self.targets(ids, label_type)
+        )
 
     def fingerprint(self, ids: Sequence[PatchId]) -> str:
         """Digest of the source (a store's manifest, or a tree's S1/S2 files: path, size and
@@ -120,8 +121,7 @@ def load_sen12ms(
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory")
-    patches = open_patches(root, normalization=normalization, index_csv=index_csv,
-                           workers=workers)  # fmt: skip
+    patches = open_patches(root, normalization=normalization, index_csv=index_csv, workers=workers)
     dataset = patches.dataset
     held = set(patches.ids)
     if labels_csv is not None:
@@ -129,8 +129,9 @@ def load_sen12ms(
     elif isinstance(dataset, StoreDataset):
         rows = label_rows(dataset.store.igbp_fractions(), scheme, defaults.LABEL_THRESHOLD)
     else:
-        lc = read_many_lc_fractions({r.patch_id: root / r.paths["lc"] for r in dataset.records},
-                                    workers)  # fmt: skip
+        lc = read_many_lc_fractions(
+            {r.patch_id: root / r.paths["lc"] for r in dataset.records}, workers
+        )
         rows = label_rows(lc.fractions, scheme, defaults.LABEL_THRESHOLD)
     if not rows:
         raise DataError(root, "no usable labelled SEN12MS patches")

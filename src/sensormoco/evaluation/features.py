@@ -46,8 +46,16 @@ def weights_sha256(module: nn.Module) -> str:
 def feature_key(network: Mapping[str, Any], input_: str, bands: Sequence[str], data: str) -> str:
     """The cache key of the features of ``network`` (a description including its weights'
     sha256) for ``input_`` on the samples fingerprinted by ``data``."""
-    text = json.dumps({"format": FORMAT, "network": dict(network), "input": input_,
-                       "bands": list(bands), "data": data}, sort_keys=True)  # fmt: skip
+    text = json.dumps(
+        {
+            "format": FORMAT,
+            "network": dict(network),
+            "input": input_,
+            "bands": list(bands),
+            "data": data,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -85,8 +93,13 @@ class FeatureCache:
         return {name: open_features(self.path(keys[name])) for name in names}
 
     @torch.no_grad()
-    def _compute(self, net: nn.Module, dataset: Dataset[Sample], keys: Mapping[str, str],
-                 bands: Sequence[str]) -> None:  # fmt: skip
+    def _compute(
+        self,
+        net: nn.Module,
+        dataset: Dataset[Sample],
+        keys: Mapping[str, str],
+        bands: Sequence[str],
+    ) -> None:
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
             raise ValueError("no samples to compute features of")

@@ -66,5 +66,4 @@ def fine_tune(
     def val_scores() -> Tensor:
         return predict_scores(classifier, val, [input_], bands, settings, config.label_type)[input_]
 
-    return train_best(classifier, batches, max(1, len(order)), val_scores, y_val, config,
-                      val_score)  # fmt: skip
+    return train_best(classifier, batches, max(1, len(order)), val_scores, y_val, config, val_score)

@@ -29,8 +29,9 @@ def knn_scores(
     if train_features.ndim != 2 or test_features.ndim != 2:
         raise ValueError("features must be N x F and M x F")
     if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"feature widths differ: {train_features.shape[1]} and "
-                         f"{test_features.shape[1]}")  # fmt: skip
+        raise ValueError(
+            f"feature widths differ: {train_features.shape[1]} and {test_features.shape[1]}"
+        )
     if k < 1 or temperature <= 0:
         raise ValueError(f"k must be >= 1 and temperature > 0, got {k} and {temperature}")
     onehot = (
@@ -39,8 +40,10 @@ def knn_scores(
         else train_targets.float()
     )  # N x K
     if onehot.shape != (train_features.shape[0], num_classes):
-        raise ValueError(f"targets {tuple(train_targets.shape)} do not fit "
-                         f"{train_features.shape[0]} items of {num_classes} classes")  # fmt: skip
+        raise ValueError(
+            f"targets {tuple(train_targets.shape)} do not fit "
+            f"{train_features.shape[0]} items of {num_classes} classes"
+        )
     k = min(k, train_features.shape[0])
     train = F.normalize(train_features.float(), dim=1)  # N x F
     out = []

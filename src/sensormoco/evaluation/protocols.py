@@ -78,15 +78,23 @@ class SeedContext:
         """What the features of ``net`` depend on (its cache key's network part)."""
         return self.about | {"role": role, "weights": weights_sha256(net)}
 
-    def features(self, net: nn.Module, network: Mapping[str, Any], ids: Sequence[Any],
-                 names: Sequence[str]) -> dict[str, FeatureArray]:  # fmt: skip
-        return dataset_features(self.cache, net, network, self.data, ids, names,
-                                self.loaded.features.bands)  # fmt: skip
+    def features(
+        self, net: nn.Module, network: Mapping[str, Any], ids: Sequence[Any], names: Sequence[str]
+    ) -> dict[str, FeatureArray]:
+        return dataset_features(
+            self.cache, net, network, self.data, ids, names, self.loaded.features.bands
+        )
 
 
-def dataset_features(cache: FeatureCache, net: nn.Module, network: Mapping[str, Any],
-                     data: Labelled, ids: Sequence[Any], names: Sequence[str],
-                     bands: Sequence[str]) -> dict[str, FeatureArray]:  # fmt: skip
+def dataset_features(
+    cache: FeatureCache,
+    net: nn.Module,
+    network: Mapping[str, Any],
+    data: Labelled,
+    ids: Sequence[Any],
+    names: Sequence[str],
+    bands: Sequence[str],
+) -> dict[str, FeatureArray]:
     """Features (N x F, memory-mapped) of ``net`` on the samples of ``ids`` per input."""
     samples = data.samples(ids, "single")  # targets are not read
     return cache.features(net, network, samples, data.fingerprint(ids), names, bands)
@@ -97,8 +105,9 @@ def _fit_config(ctx: SeedContext) -> FitConfig:
     return FitConfig(c.label_type, c.epochs, c.batch_size, c.resolved_lr, seed=ctx.seed)
 
 
-def linear(ctx: SeedContext, train: list[Any], val: list[Any],
-           test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+def linear(
+    ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
+) -> tuple[Scores, dict[str, Any]]:
     """Linear probe: the head trains on cached features of the frozen network."""
     label, device = ctx.config.label_type, ctx.cache.settings.device
     classifier = Classifier(ctx.loaded.features, ctx.k, frozen=True)
@@ -108,21 +117,32 @@ def linear(ctx: SeedContext, train: list[Any], val: list[Any],
     f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
     f_val = load(ctx.features(net, network, val, [name])[name], device)  # V x F
     head = classifier.head.to(device)
-    result = fit_tensors(head, f_train, ctx.data.targets(train, label).to(device), f_val,
-                         ctx.data.targets(val, label), _fit_config(ctx),
-                         score_fn(label, ctx.k))  # fmt: skip
+    result = fit_tensors(
+        head,
+        f_train,
+        ctx.data.targets(train, label).to(device),
+        f_val,
+        ctx.data.targets(val, label),
+        _fit_config(ctx),
+        score_fn(label, ctx.k),
+    )
     out = {}
     head.eval()
     with torch.no_grad():
         for name, f_test in ctx.features(net, network, test, ctx.inputs).items():
             logits = [head(block) for block in blocks(f_test, ctx.config.batch_size, device)]
             out[name] = scores(torch.cat(logits), label).cpu()  # M x K
-    return out, {"train": len(train), "val": len(val), "best_epoch": result.best_epoch,
-                 f"val_{SELECT_BY[label]}": result.best_score}  # fmt: skip
+    return out, {
+        "train": len(train),
+        "val": len(val),
+        "best_epoch": result.best_epoch,
+        f"val_{SELECT_BY[label]}": result.best_score,
+    }
 
 
-def knn(ctx: SeedContext, train: list[Any], val: list[Any],
-        test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+def knn(
+    ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
+) -> tuple[Scores, dict[str, Any]]:
     """kNN on cached features of the frozen network (the budget's train part votes)."""
     device = ctx.cache.settings.device
     net = ctx.loaded.features.eval().to(device)
@@ -132,24 +152,44 @@ def knn(ctx: SeedContext, train: list[Any], val: list[Any],
     y_train = ctx.data.targets(train, ctx.config.label_type).to(device)
     out = {}
     for name, f_test in ctx.features(net, network, test, ctx.inputs).items():
-        parts = [knn_scores(f_train, y_train, block, ctx.k).cpu()
-                 for block in blocks(f_test, KNN_BLOCK, device)]  # fmt: skip
+        parts = [
+            knn_scores(f_train, y_train, block, ctx.k).cpu()
+            for block in blocks(f_test, KNN_BLOCK, device)
+        ]
         out[name] = torch.cat(parts)  # M x K
     return out, {"train": len(train), "val": 0}
 
 
-def finetune(ctx: SeedContext, train: list[Any], val: list[Any],
-             test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+def finetune(
+    ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
+) -> tuple[Scores, dict[str, Any]]:
     """Fine-tuning over DataLoaders of the budget; test scores streamed."""
     label, settings = ctx.config.label_type, ctx.cache.settings
     classifier = Classifier(ctx.loaded.features, ctx.k, frozen=False)
-    result = fine_tune(classifier, ctx.data.samples(train, label), ctx.data.samples(val, label),
-                       ctx.data.targets(val, label), ctx.config.input, _fit_config(ctx),
-                       settings, score_fn(label, ctx.k))  # fmt: skip
-    out = predict_scores(classifier, ctx.data.samples(test, label), ctx.inputs,
-                         classifier.features.bands, settings, label)  # fmt: skip
-    return out, {"train": len(train), "val": len(val), "best_epoch": result.best_epoch,
-                 f"val_{SELECT_BY[label]}": result.best_score}  # fmt: skip
+    result = fine_tune(
+        classifier,
+        ctx.data.samples(train, label),
+        ctx.data.samples(val, label),
+        ctx.data.targets(val, label),
+        ctx.config.input,
+        _fit_config(ctx),
+        settings,
+        score_fn(label, ctx.k),
+    )
+    out = predict_scores(
+        classifier,
+        ctx.data.samples(test, label),
+        ctx.inputs,
+        classifier.features.bands,
+        settings,
+        label,
+    )
+    return out, {
+        "train": len(train),
+        "val": len(val),
+        "best_epoch": result.best_epoch,
+        f"val_{SELECT_BY[label]}": result.best_score,
+    }
 
 
 PROTOCOL_FNS = {"linear": linear, "knn": knn, "finetune": finetune}

@@ -55,15 +55,29 @@ def load_data(config: EvalConfig) -> Labelled:
     BigEarthNet v2 tree, LMDB or store)."""
     if config.dataset == "bigearthnet":
         return load_bigearthnet(config.data, config.scheme, config.splits, config.statistics)
-    return load_sen12ms(config.data, config.scheme, config.labels_csv, config.index_csv,
-                        config.val_fraction, config.split_seed, config.workers)  # fmt: skip
+    return load_sen12ms(
+        config.data,
+        config.scheme,
+        config.labels_csv,
+        config.index_csv,
+        config.val_fraction,
+        config.split_seed,
+        config.workers,
+    )
 
 
 SeedResult = tuple[dict[str, Any], dict[str, float] | None]  # row, retrieval
 
 
-def _seed(config: EvalConfig, data: Labelled, cache: FeatureCache, encoder_sha256: str | None,
-          seed: int, first: bool, out: Path) -> SeedResult:  # fmt: skip
+def _seed(
+    config: EvalConfig,
+    data: Labelled,
+    cache: FeatureCache,
+    encoder_sha256: str | None,
+    seed: int,
+    first: bool,
+    out: Path,
+) -> SeedResult:
     """One seed's row of metrics.json and, for the first seed, the retrieval result."""
     names, k, label = data.class_names, len(data.class_names), config.label_type
     test_ids = data.test_ids
@@ -71,16 +85,21 @@ def _seed(config: EvalConfig, data: Labelled, cache: FeatureCache, encoder_sha25
     # SEN12MS encoders must match the task's statistics; other datasets are standardised with
     # their own published statistics (transfer across datasets), so only bands are checked
     expected = data.normalization if config.dataset == "sen12ms" else None
-    loaded = load_variant(config.variant, config.input, config.backbone, config.encoder,
-                          expected, seed)  # fmt: skip
+    loaded = load_variant(
+        config.variant, config.input, config.backbone, config.encoder, expected, seed
+    )
     ctx = SeedContext(config, data, loaded, cache, encoder_sha256, seed)
     retrieval = cross_modal_retrieval(loaded, data, test_ids, cache, ctx.about) if first else None
     torch.manual_seed(seed)
     test_scores, facts = PROTOCOL_FNS[config.protocol](ctx, train_ids, val_ids, test_ids)
     target = data.targets(test_ids, label)
     main = test_scores[config.input]
-    row: dict[str, Any] = {"seed": seed, **facts, "metrics": metrics(label, main, target, k),
-                           "per_class": per_class_table(main, target, names)}  # fmt: skip
+    row: dict[str, Any] = {
+        "seed": seed,
+        **facts,
+        "metrics": metrics(label, main, target, k),
+        "per_class": per_class_table(main, target, names),
+    }
     for name, s in test_scores.items():
         if name != config.input:
             zeroed = "s1" if name == "s2" else "s2"
@@ -93,9 +112,12 @@ def _seed(config: EvalConfig, data: Labelled, cache: FeatureCache, encoder_sha25
 
 
 def run_evaluation(
-    config: EvalConfig, out: str | Path, progress: Callable[[str], None] = print,
-    data: Labelled | None = None, resume: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+    config: EvalConfig,
+    out: str | Path,
+    progress: Callable[[str], None] = print,
+    data: Labelled | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
     """Run ``config`` and write its files into ``out``; returns the metrics.json content.
     ``data`` reuses an already loaded dataset (same root and scheme). ``resume`` keeps the
     seeds an interrupted run of the same settings finished (seeds/seed_{S}.json)."""
@@ -123,15 +145,24 @@ def run_evaluation(
         retrieval = seed_retrieval if i == 0 else retrieval
         per_seed.append(row)
     result: dict[str, Any] = {
-        "variant": config.variant, "protocol": config.protocol, "input": config.input,
-        "dataset": config.dataset, "label_type": label, "scheme": config.scheme,
+        "variant": config.variant,
+        "protocol": config.protocol,
+        "input": config.input,
+        "dataset": config.dataset,
+        "label_type": label,
+        "scheme": config.scheme,
         "budget": config.budget or "full",
-        "encoder": config.encoder, "classes": list(names), "test_patches": len(data.test_ids),
-        "skipped_patches": data.skipped, "seeds": list(config.seeds), "per_seed": per_seed,
+        "encoder": config.encoder,
+        "classes": list(names),
+        "test_patches": len(data.test_ids),
+        "skipped_patches": data.skipped,
+        "seeds": list(config.seeds),
+        "per_seed": per_seed,
         "aggregate": aggregate([r["metrics"] for r in per_seed]),
-        "retrieval": retrieval, "seconds": round(time.perf_counter() - start, 2),
+        "retrieval": retrieval,
+        "seconds": round(time.perf_counter() - start, 2),
         "version": __version__,
-    }  # fmt: skip
+    }
     for zeroed in ("s1_zeroed", "s2_zeroed"):
         if zeroed in per_seed[0]:
             result[f"aggregate_{zeroed}"] = aggregate([r[zeroed] for r in per_seed])
@@ -172,8 +203,12 @@ def render(result: dict[str, Any]) -> str:
     for zeroed in ("s1_zeroed", "s2_zeroed"):
         if f"aggregate_{zeroed}" in result:
             sensor = zeroed.split("_")[0].upper()
-            lines += ["", f"## Robustness: {sensor} zeroed at test time", "",
-                      format_table(_mean_std(result[f"aggregate_{zeroed}"]))]  # fmt: skip
+            lines += [
+                "",
+                f"## Robustness: {sensor} zeroed at test time",
+                "",
+                format_table(_mean_std(result[f"aggregate_{zeroed}"])),
+            ]
     if result["retrieval"]:
         rows = [{"measure": key, "value": v} for key, v in result["retrieval"].items()]
         lines += ["", "## Cross-modal retrieval (test set)", "", format_table(rows)]

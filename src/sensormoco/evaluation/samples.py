@@ -68,8 +68,12 @@ class LabelledSamples(Dataset[Sample]):
 
     def __getitem__(self, index: int) -> Sample:
         sample = self.base[int(self.positions[index])]
-        return {"s1": sample["s1"], "s2": sample["s2"], "target": self.targets[index],
-                "index": torch.tensor(index)}  # fmt: skip
+        return {
+            "s1": sample["s1"],
+            "s2": sample["s2"],
+            "target": self.targets[index],
+            "index": torch.tensor(index),
+        }
 
 
 def ids_digest(ids: Sequence[Any]) -> str:

@@ -30,8 +30,9 @@ def seed_path(out: Path, seed: int) -> Path:
     return out / FOLDER / f"seed_{seed}.json"
 
 
-def save_seed(out: Path, config: EvalConfig, row: dict[str, Any],
-              retrieval: dict[str, float] | None) -> Path:  # fmt: skip
+def save_seed(
+    out: Path, config: EvalConfig, row: dict[str, Any], retrieval: dict[str, float] | None
+) -> Path:
     """Write a finished seed's row (and the run's retrieval, for its first seed)."""
     path = seed_path(out, row["seed"])
     record = {"settings": settings_digest(config), "row": row, "retrieval": retrieval}
@@ -39,8 +40,9 @@ def save_seed(out: Path, config: EvalConfig, row: dict[str, Any],
     return path
 
 
-def load_seed(out: Path, config: EvalConfig,
-              seed: int) -> tuple[dict[str, Any], dict[str, float] | None] | None:  # fmt: skip
+def load_seed(
+    out: Path, config: EvalConfig, seed: int
+) -> tuple[dict[str, Any], dict[str, float] | None] | None:
     """The row and retrieval of a finished seed, or None when it has not finished."""
     path = seed_path(out, seed)
     if not path.is_file():
@@ -49,9 +51,14 @@ def load_seed(out: Path, config: EvalConfig,
         record = json.loads(path.read_text(encoding="utf-8"))
         settings, row, retrieval = record["settings"], record["row"], record["retrieval"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(path, f"unreadable finished-seed file ({exc}); remove it to redo the "
-                        "seed", "unreadable") from exc  # fmt: skip
+        raise DataError(
+            path, f"unreadable finished-seed file ({exc}); remove it to redo the seed", "unreadable"
+        ) from exc
     if settings != settings_digest(config) or row.get("seed") != seed:
-        raise DataError(path, "written by an evaluation with other settings; use another "
-                        "--out or remove the seeds folder", "settings")  # fmt: skip
+        raise DataError(
+            path,
+            "written by an evaluation with other settings; use another "
+            "--out or remove the seeds folder",
+            "settings",
+        )
     return row, retrieval

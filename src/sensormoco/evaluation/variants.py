@@ -87,8 +87,9 @@ def model_input(batch: dict[str, Tensor], input_: str, bands: Sequence[str]) -> 
     raise ValueError(f"a network on bands {list(bands)} cannot take input {input_!r}")
 
 
-def load_partial(module: nn.Module, state: dict[str, Tensor], expected_missing: set[str],
-                 source: str | Path) -> None:  # fmt: skip
+def load_partial(
+    module: nn.Module, state: dict[str, Tensor], expected_missing: set[str], source: str | Path
+) -> None:
     """Load ``state`` into ``module``, requiring that exactly ``expected_missing`` of the
     module's keys are absent from it and that nothing in it is unused."""
     missing, unexpected = module.load_state_dict(state, strict=False)
@@ -97,8 +98,11 @@ def load_partial(module: nn.Module, state: dict[str, Tensor], expected_missing: 
     if set(missing) != expected_missing or unexpected:
         extra = sorted(set(missing) - expected_missing)
         kept = sorted(expected_missing - set(missing))
-        raise DataError(source, f"partial load mismatch: unexpectedly missing {extra[:3]}, "
-                        f"unexpectedly present {kept[:3]}, unused {unexpected[:3]}")  # fmt: skip
+        raise DataError(
+            source,
+            f"partial load mismatch: unexpectedly missing {extra[:3]}, "
+            f"unexpectedly present {kept[:3]}, unused {unexpected[:3]}",
+        )
 
 
 def _check_adapter(path: str | Path, variant: str, adapter: str) -> None:
@@ -106,8 +110,12 @@ def _check_adapter(path: str | Path, variant: str, adapter: str) -> None:
     if needs and adapter != needs:
         raise DataError(path, f"variant {variant} needs a 1x1-adapter encoder, got {adapter}")
     if not needs and adapter == "1x1":
-        raise DataError(path, f"variant {variant} takes a conv1 or zero-pad encoder; this one has "
-                        "a 1x1 adapter (use moco-1x1 or moco-1x1-rnd)", "adapter")  # fmt: skip
+        raise DataError(
+            path,
+            f"variant {variant} takes a conv1 or zero-pad encoder; this one has "
+            "a 1x1 adapter (use moco-1x1 or moco-1x1-rnd)",
+            "adapter",
+        )
 
 
 def load_variant(
@@ -142,18 +150,23 @@ def load_variant(
     encoder, meta = load_encoder(encoder_path, expected_normalization=normalization)
     _check_adapter(encoder_path, variant, meta["adapter"])
     try:
-        model_input({"s1": torch.zeros(1, 2, 1, 1), "s2": torch.zeros(1, 10, 1, 1)}, input_,
-                    encoder.bands)  # fmt: skip
+        model_input(
+            {"s1": torch.zeros(1, 2, 1, 1), "s2": torch.zeros(1, 10, 1, 1)}, input_, encoder.bands
+        )
     except ValueError as exc:
-        raise DataError(encoder_path, f"encoder bands {list(encoder.bands)} do not fit input "
-                        f"{input_!r}", "bands") from exc  # fmt: skip
+        raise DataError(
+            encoder_path,
+            f"encoder bands {list(encoder.bands)} do not fit input {input_!r}",
+            "bands",
+        ) from exc
     features = FeatureNet(encoder)
     reinitialised: list[str] = []
     if variant == "moco-1x1-rnd":
         trained = {k: v.clone() for k, v in features.state_dict().items()}
         # a fresh adapter is always trainable, whatever the pre-training's adapter_trainable
-        fresh = build_encoder(encoder.bands, meta["backbone"], "1x1", meta["dim"],
-                              adapter_trainable=True)  # fmt: skip
+        fresh = build_encoder(
+            encoder.bands, meta["backbone"], "1x1", meta["dim"], adapter_trainable=True
+        )
         features = FeatureNet(fresh)
         reinitialised = sorted(k for k in trained if k.startswith("adapter."))
         backbone_only = {k: v for k, v in trained.items() if not k.startswith("adapter.")}

@@ -94,23 +94,37 @@ class Experiment:
     labels_csv: str | None = None
 
     def pretrain_cells(self) -> list[PretrainCell]:
-        grid = itertools.product(self.modes, self.augments, self.subsets, self.batch_sizes,
-                                 self.steps)  # fmt: skip
+        grid = itertools.product(
+            self.modes, self.augments, self.subsets, self.batch_sizes, self.steps
+        )
         return [PretrainCell(*values) for values in grid]
 
     def eval_cells(self) -> list[EvalCell]:
         settings = list(itertools.product(self.protocols, self.inputs, self.budgets))
         cells = [EvalCell(p.name, *s) for p in self.pretrain_cells() for s in settings]
-        for baseline, input_, budget in itertools.product(self.baselines, self.inputs,
-                                                          self.budgets):  # fmt: skip
+        for baseline, input_, budget in itertools.product(
+            self.baselines, self.inputs, self.budgets
+        ):
             protocol = "finetune" if baseline == "supervised" else "linear"
             cells.append(EvalCell(baseline, protocol, input_, budget))
         return cells
 
 
 _PRETRAIN_KEYS = {"config", "modes", "augments", "subsets", "batch_sizes", "steps", "overrides"}
-_EVAL_KEYS = {"protocols", "inputs", "budgets", "seeds", "baselines", "backbone", "epochs",
-              "finetune_epochs", "val_fraction", "scheme", "label_type", "labels"}  # fmt: skip
+_EVAL_KEYS = {
+    "protocols",
+    "inputs",
+    "budgets",
+    "seeds",
+    "baselines",
+    "backbone",
+    "epochs",
+    "finetune_epochs",
+    "val_fraction",
+    "scheme",
+    "label_type",
+    "labels",
+}
 
 
 def _check(source: str | Path, where: str, keys: Any, known: set[str]) -> None:

@@ -91,8 +91,14 @@ def grid_heatmap(values: Mapping[tuple[int, int], float], path: Path, metric: st
     return _save(fig, path)
 
 
-def embedding_map(features: np.ndarray, labels: np.ndarray, names: Sequence[str], path: Path,
-                  title: str, seed: int = 0) -> Path:  # fmt: skip
+def embedding_map(
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: Sequence[str],
+    path: Path,
+    title: str,
+    seed: int = 0,
+) -> Path:
     """A t-SNE map (scikit-learn) of N x F features, coloured by class."""
     from sklearn.manifold import TSNE
 

@@ -98,8 +98,9 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _figures(exp: Experiment, results: dict[str, Any], out: Path,
-             labelled: Callable[[], LabelledSEN12MS]) -> dict[str, Path]:  # fmt: skip
+def _figures(
+    exp: Experiment, results: dict[str, Any], out: Path, labelled: Callable[[], LabelledSEN12MS]
+) -> dict[str, Path]:
     """Every figure the results allow; returns title -> path."""
     metric = MAIN_METRIC[exp.label_type]
     figures: dict[str, Path] = {}
@@ -124,8 +125,11 @@ def _figures(exp: Experiment, results: dict[str, Any], out: Path,
             logs[name] = found[-1]
     if logs:
         figures["Pre-training loss"] = plots.loss_curves(logs, out / "loss_curves.png")
-    recalls = {n.split("__")[0]: r["retrieval"] for n, r in results["eval"].items()
-               if r.get("retrieval") and r["variant"] == "moco"}  # fmt: skip
+    recalls = {
+        n.split("__")[0]: r["retrieval"]
+        for n, r in results["eval"].items()
+        if r.get("retrieval") and r["variant"] == "moco"
+    }
     if recalls:
         figures["Cross-modal retrieval"] = plots.retrieval_bars(recalls, out / "retrieval.png")
     grid: dict[tuple[int, int], float] = {}
@@ -144,20 +148,30 @@ def _figures(exp: Experiment, results: dict[str, Any], out: Path,
         bands = tuple(meta["bands"])
         input_ = "s1s2" if bands == FUSION_BANDS else ("s1" if len(bands) == 2 else "s2")
         net = FeatureNet(encoder)
-        network = {"role": "features", "encoder": sha256_file(encoder_file),
-                   "weights": weights_sha256(net)}  # fmt: skip
+        network = {
+            "role": "features",
+            "encoder": sha256_file(encoder_file),
+            "weights": weights_sha256(net),
+        }
         cache = FeatureCache(out / "features", LoaderSettings(64))
         features = dataset_features(cache, net, network, data, data.test_ids, [input_], bands)
-        path = plots.embedding_map(np.asarray(features[input_]),  # M x F
-                                   data.targets(data.test_ids, "single").numpy(),
-                                   data.class_names, out / "embedding_tsne.png",
-                                   f"t-SNE of {cells[0].mode} test features")  # fmt: skip
+        path = plots.embedding_map(
+            np.asarray(features[input_]),  # M x F
+            data.targets(data.test_ids, "single").numpy(),
+            data.class_names,
+            out / "embedding_tsne.png",
+            f"t-SNE of {cells[0].mode} test features",
+        )
         figures[f"Embedding map ({cells[0].mode}, test set)"] = path
     return figures
 
 
-def write_report(exp: Experiment, results: dict[str, Any], out: str | Path,
-                 labelled: Callable[[], LabelledSEN12MS]) -> Path:  # fmt: skip
+def write_report(
+    exp: Experiment,
+    results: dict[str, Any],
+    out: str | Path,
+    labelled: Callable[[], LabelledSEN12MS],
+) -> Path:
     """Write table.md, table.csv, the figures and report.md into ``out``; returns report.md."""
     out = Path(out)
     rows = study_rows(exp, results)
@@ -167,22 +181,32 @@ def write_report(exp: Experiment, results: dict[str, Any], out: str | Path,
     metric = MAIN_METRIC[exp.label_type]
     seeds = ", ".join(str(s) for s in exp.seeds)
     lines = [
-        "# Experiment report", "",
+        "# Experiment report",
+        "",
         f"Test {metric} (mean ± std over seeds {seeds}); {exp.label_type}-label, {exp.scheme}. "
         "Test = official hold-out scenes; the checkpoint of each run is chosen on validation.",
-        "", _markdown(rows), "[table.csv](table.csv)", "",
-    ]  # fmt: skip
+        "",
+        _markdown(rows),
+        "[table.csv](table.csv)",
+        "",
+    ]
     pre = results["pretrain"]
     if pre:
-        lines += ["## Pre-training runs", "", "| run | steps | recent loss | recent top-1 | "
-                  "pairs/s |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "## Pre-training runs",
+            "",
+            "| run | steps | recent loss | recent top-1 | pairs/s |",
+            "|---|---|---|---|---|",
+        ]
         for name, s in pre.items():
             loss, acc = s.get("recent_loss"), s.get("recent_pos_acc")
             rate = s.get("pairs_per_s")
-            lines.append(f"| [{name}](pretrain/{name}/summary.json) | {s['steps']} | "
-                         f"{'n/a' if loss is None else f'{loss:.3f}'} | "
-                         f"{'n/a' if acc is None else f'{acc:.3f}'} | "
-                         f"{'n/a' if rate is None else f'{rate:.1f}'} |")  # fmt: skip
+            lines.append(
+                f"| [{name}](pretrain/{name}/summary.json) | {s['steps']} | "
+                f"{'n/a' if loss is None else f'{loss:.3f}'} | "
+                f"{'n/a' if acc is None else f'{acc:.3f}'} | "
+                f"{'n/a' if rate is None else f'{rate:.1f}'} |"
+            )
         lines.append("")
     lines += ["## Evaluation runs", ""]
     for name in results["eval"]:
@@ -190,8 +214,16 @@ def write_report(exp: Experiment, results: dict[str, Any], out: str | Path,
     lines.append("")
     for title, path in figures.items():
         lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
-    lines += ["## Configuration and versions", "", "[experiment.yaml](experiment.yaml) "
-              "(the resolved matrix); each run's `config.yaml` sits in its folder.", "",
-              "```json", json.dumps(_versions(), indent=2), "```", ""]  # fmt: skip
+    lines += [
+        "## Configuration and versions",
+        "",
+        "[experiment.yaml](experiment.yaml) "
+        "(the resolved matrix); each run's `config.yaml` sits in its folder.",
+        "",
+        "```json",
+        json.dumps(_versions(), indent=2),
+        "```",
+        "",
+    ]
     atomic_write_text(out / "report.md", "\n".join(lines))
     return out / "report.md"

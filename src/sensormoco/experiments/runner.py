@@ -39,8 +39,9 @@ def eval_dir(out: Path, cell: EvalCell) -> Path:
     return out / "eval" / cell.name
 
 
-def run_pretrain_cell(exp: Experiment, cell: PretrainCell, data: str, out: Path,
-                      progress: Progress) -> dict[str, Any]:  # fmt: skip
+def run_pretrain_cell(
+    exp: Experiment, cell: PretrainCell, data: str, out: Path, progress: Progress
+) -> dict[str, Any]:
     """The cell's summary: read if finished, else trained (resumed if interrupted)."""
     run = pretrain_dir(out, cell)
     if (run / "summary.json").is_file():
@@ -48,13 +49,18 @@ def run_pretrain_cell(exp: Experiment, cell: PretrainCell, data: str, out: Path,
         summary: dict[str, Any] = json.loads((run / "summary.json").read_text())
         return summary
     overrides = dict(exp.pretrain_overrides) | {
-        "mode": cell.mode, "augment": cell.augment, "batch_size": cell.batch_size,
-        "max_steps": cell.steps, "subset": exp.subsets[cell.subset],
-    }  # fmt: skip
+        "mode": cell.mode,
+        "augment": cell.augment,
+        "batch_size": cell.batch_size,
+        "max_steps": cell.steps,
+        "subset": exp.subsets[cell.subset],
+    }
     config = load_config(exp.pretrain_config, overrides)
     resume = (run / CHECKPOINT).is_file()
-    progress(f"pretrain {cell.name}: {'resuming' if resume else 'starting'} "
-             f"({cell.steps} steps of {cell.batch_size})")  # fmt: skip
+    progress(
+        f"pretrain {cell.name}: {'resuming' if resume else 'starting'} "
+        f"({cell.steps} steps of {cell.batch_size})"
+    )
     return run_pretrain(config, data, run, resume=resume)
 
 
@@ -70,11 +76,17 @@ def _fits(exp: Experiment, cell: EvalCell, cells: dict[str, PretrainCell]) -> bo
 def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalConfig:
     """The evaluation settings of a cell."""
     common: dict[str, Any] = {
-        "data": data, "protocol": cell.protocol, "input": cell.input,
-        "label_type": exp.label_type, "scheme": exp.scheme, "budget": cell.budget,
-        "seeds": exp.seeds, "backbone": exp.backbone, "val_fraction": exp.val_fraction,
+        "data": data,
+        "protocol": cell.protocol,
+        "input": cell.input,
+        "label_type": exp.label_type,
+        "scheme": exp.scheme,
+        "budget": cell.budget,
+        "seeds": exp.seeds,
+        "backbone": exp.backbone,
+        "val_fraction": exp.val_fraction,
         "labels_csv": exp.labels_csv,
-    }  # fmt: skip
+    }
     if cell.source in ("supervised", "random"):
         epochs = exp.finetune_epochs if cell.protocol == "finetune" else exp.epochs
         return EvalConfig(variant="supervised", epochs=epochs, **common)
@@ -112,8 +124,9 @@ def run_experiment(
     root = _root(exp, out, data)
     labelled = labelled or lazy_labelled(exp, root)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "experiment.yaml",
-                      yaml.safe_dump(asdict(exp) | {"data": root}, sort_keys=False))  # fmt: skip
+    atomic_write_text(
+        out / "experiment.yaml", yaml.safe_dump(asdict(exp) | {"data": root}, sort_keys=False)
+    )
     start = time.perf_counter()
     pre_cells = {c.name: c for c in exp.pretrain_cells()}
     results: dict[str, Any] = {"pretrain": {}, "eval": {}}
@@ -128,8 +141,9 @@ def run_experiment(
             continue
         progress(f"evaluate [{i}/{len(cells)}] {cell.name}")
         config = eval_config(exp, cell, out, root)
-        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled(),
-                                                    resume=True)  # fmt: skip
+        results["eval"][cell.name] = run_evaluation(
+            config, run, progress, data=labelled(), resume=True
+        )
     results["seconds"] = round(time.perf_counter() - start, 1)
     return results
 

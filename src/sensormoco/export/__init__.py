@@ -5,5 +5,10 @@ from sensormoco.export.metadata import EncoderMetadata
 from sensormoco.export.preprocess import Preprocessing
 from sensormoco.export.pretrained import PretrainedEncoder, load_encoder
 
-__all__ = ["EncoderMetadata", "Preprocessing", "PretrainedEncoder", "export_for_timm",
-           "load_encoder"]  # fmt: skip
+__all__ = [
+    "EncoderMetadata",
+    "Preprocessing",
+    "PretrainedEncoder",
+    "export_for_timm",
+    "load_encoder",
+]

@@ -95,10 +95,12 @@ def adapter_state(adapter: OneByOneAdapter) -> dict[str, Tensor]:
         assert bn.running_var is not None
         state |= {
             f"{sensor}.index": adapter.get_buffer(f"index_{sensor}"),
-            f"{sensor}.conv.weight": conv.weight, f"{sensor}.bn.weight": bn.weight,
-            f"{sensor}.bn.bias": bn.bias, f"{sensor}.bn.running_mean": bn.running_mean,
+            f"{sensor}.conv.weight": conv.weight,
+            f"{sensor}.bn.weight": bn.weight,
+            f"{sensor}.bn.bias": bn.bias,
+            f"{sensor}.bn.running_mean": bn.running_mean,
             f"{sensor}.bn.running_var": bn.running_var,
-        }  # fmt: skip
+        }
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
 
 
@@ -110,48 +112,83 @@ def timm_config(encoder: PretrainedEncoder) -> dict[str, Any]:
     one_by_one = isinstance(module, OneByOneAdapter)
     size = int(meta.config.get("crop_size") or DEFAULT_INPUT_SIZE)
     rules = meta.preprocessing_dict()
-    notes = [f"input bands in channel order: {', '.join(meta.bands)}"] + [
-        f"{s}: {r['units']}; NaN -> 0, clip to [{r['clip'][0]:g}, {r['clip'][1]:g}], then "
-        "(x - mean) / std" for s, r in rules["sensors"].items()
-    ] + [f"a missing sensor: {rules['missing_sensor']}"]  # fmt: skip
+    notes = (
+        [f"input bands in channel order: {', '.join(meta.bands)}"]
+        + [
+            f"{s}: {r['units']}; NaN -> 0, clip to [{r['clip'][0]:g}, {r['clip'][1]:g}], then "
+            "(x - mean) / std"
+            for s, r in rules["sensors"].items()
+        ]
+        + [f"a missing sensor: {rules['missing_sensor']}"]
+    )
     if one_by_one:
-        notes.append(f"the backbone takes the 3 channels of the 1x1 adapter ({ADAPTER_WEIGHTS}, "
-                     "apply_adapter in README.md) applied to the standardised bands")  # fmt: skip
+        notes.append(
+            f"the backbone takes the 3 channels of the 1x1 adapter ({ADAPTER_WEIGHTS}, "
+            "apply_adapter in README.md) applied to the standardised bands"
+        )
     pretrained_cfg: dict[str, Any] = {
-        "input_size": [meta.in_chans, size, size], "fixed_input_size": False,
-        "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center",
+        "input_size": [meta.in_chans, size, size],
+        "fixed_input_size": False,
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "crop_mode": "center",
         # timm standardises the backbone's input: behind the 1x1 adapter that is already done
         "mean": [0.0] * meta.in_chans if one_by_one else list(norm.mean),
         "std": [1.0] * meta.in_chans if one_by_one else list(norm.std),
-        "num_classes": 0, "pool_size": None, "first_conv": "conv1", "classifier": "fc",
-        "description": model_card.title(meta), "notes": notes,
-    }  # fmt: skip
+        "num_classes": 0,
+        "pool_size": None,
+        "first_conv": "conv1",
+        "classifier": "fc",
+        "description": model_card.title(meta),
+        "notes": notes,
+    }
     adapter: dict[str, Any] | None = None
     if isinstance(module, OneByOneAdapter):
         bn = _projection(module, meta.sensors[0])[1]
-        adapter = {"kind": "1x1", "file": ADAPTER_WEIGHTS, "bands": list(meta.bands),
-                   "in_channels": len(meta.bands), "out_channels": meta.in_chans, "bn_eps": bn.eps,
-                   "function": "apply_adapter (README.md)"}  # fmt: skip
+        adapter = {
+            "kind": "1x1",
+            "file": ADAPTER_WEIGHTS,
+            "bands": list(meta.bands),
+            "in_channels": len(meta.bands),
+            "out_channels": meta.in_chans,
+            "bn_eps": bn.eps,
+            "function": "apply_adapter (README.md)",
+        }
     return {
-        "architecture": meta.backbone, "num_classes": 0,
-        "num_features": encoder.num_features, "global_pool": "avg",
-        "model_args": {"in_chans": meta.in_chans}, "pretrained_cfg": pretrained_cfg,
-        "in_chans": meta.in_chans, "bands": list(meta.bands), "preprocessing": rules,
+        "architecture": meta.backbone,
+        "num_classes": 0,
+        "num_features": encoder.num_features,
+        "global_pool": "avg",
+        "model_args": {"in_chans": meta.in_chans},
+        "pretrained_cfg": pretrained_cfg,
+        "in_chans": meta.in_chans,
+        "bands": list(meta.bands),
+        "preprocessing": rules,
         "adapter": adapter,
-        "sensormoco": {"backbone": meta.backbone, "adapter": meta.adapter,
-                       "adapter_trainable": meta.adapter_trainable, "dim": meta.dim,
-                       "mode": meta.mode, "input": meta.input, "version": meta.version,
-                       "config": dict(meta.config)},
-    }  # fmt: skip
+        "sensormoco": {
+            "backbone": meta.backbone,
+            "adapter": meta.adapter,
+            "adapter_trainable": meta.adapter_trainable,
+            "dim": meta.dim,
+            "mode": meta.mode,
+            "input": meta.input,
+            "version": meta.version,
+            "config": dict(meta.config),
+        },
+    }
 
 
-def write_folder(encoder_path: Path, encoder: PretrainedEncoder, folder: Path,
-                 report: Path | None) -> list[str]:  # fmt: skip
+def write_folder(
+    encoder_path: Path, encoder: PretrainedEncoder, folder: Path, report: Path | None
+) -> list[str]:
     """Write the files of one exported encoder into ``folder``; returns their names."""
     meta = encoder.metadata
     if meta.adapter == "zero-pad" and meta.bands != FUSION_BANDS:
-        raise DataError(encoder_path, "a zero-pad encoder exports only with the full fusion "
-                        f"bands {list(FUSION_BANDS)}, it takes {list(meta.bands)}")  # fmt: skip
+        raise DataError(
+            encoder_path,
+            "a zero-pad encoder exports only with the full fusion "
+            f"bands {list(FUSION_BANDS)}, it takes {list(meta.bands)}",
+        )
     config = timm_config(encoder)
     # contiguous: pre-training stores channels_last weights, safetensors takes row-major ones
     backbone = {k: v.contiguous() for k, v in backbone_state_for_timm(encoder_path).items()}
@@ -176,8 +213,9 @@ def _clear_target(out: Path, force: bool) -> None:
         raise DataError(out, "exists and is not empty (pass --force to replace it)")
 
 
-def export_for_timm(encoder_path: str | Path, out: str | Path, report: str | Path | None = None,
-                    force: bool = False) -> list[Path]:  # fmt: skip
+def export_for_timm(
+    encoder_path: str | Path, out: str | Path, report: str | Path | None = None, force: bool = False
+) -> list[Path]:
     """Export the encoder file ``encoder_path`` into the folder ``out`` (written as
     ``out.partial``, then renamed; an existing non-empty ``out`` only with ``force``).
     ``report``: an experiment's output folder or an evaluation run folder whose results of

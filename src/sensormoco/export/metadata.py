@@ -61,12 +61,19 @@ class EncoderMetadata:
             norm = norm.select(bands)
         config = meta.get("config")
         return cls(
-            backbone=str(meta["backbone"]), adapter=str(meta["adapter"]),
-            adapter_trainable=bool(meta["adapter_trainable"]), bands=bands, dim=int(meta["dim"]),
-            in_chans=int(meta["in_chans"]), normalization=norm, mode=meta.get("mode"),
-            input=meta.get("input"), version=meta.get("version"),
-            config=dict(config) if isinstance(config, Mapping) else {}, source=str(source),
-        )  # fmt: skip
+            backbone=str(meta["backbone"]),
+            adapter=str(meta["adapter"]),
+            adapter_trainable=bool(meta["adapter_trainable"]),
+            bands=bands,
+            dim=int(meta["dim"]),
+            in_chans=int(meta["in_chans"]),
+            normalization=norm,
+            mode=meta.get("mode"),
+            input=meta.get("input"),
+            version=meta.get("version"),
+            config=dict(config) if isinstance(config, Mapping) else {},
+            source=str(source),
+        )
 
     @property
     def sensors(self) -> tuple[str, ...]:
@@ -81,8 +88,10 @@ class EncoderMetadata:
     def require_normalization(self) -> Normalization:
         """The normalisation, or a one-line error naming the file when it was not recorded."""
         if self.normalization is None:
-            raise DataError(self.source or "encoder", "no normalisation recorded in the encoder "
-                            "file; its input cannot be described")  # fmt: skip
+            raise DataError(
+                self.source or "encoder",
+                "no normalisation recorded in the encoder file; its input cannot be described",
+            )
         return self.normalization
 
     def preprocessing_dict(self) -> dict[str, Any]:
@@ -93,13 +102,16 @@ class EncoderMetadata:
             names = self.sensor_bands(sensor)
             stats = norm.select(names)
             sensors[sensor] = {
-                "bands": list(names), "units": INPUT_UNITS[sensor],
+                "bands": list(names),
+                "units": INPUT_UNITS[sensor],
                 "non_finite": "NaN -> 0, +-inf -> the clip bounds",
                 "clip": list(INPUT_CLIP[sensor]),
-                "mean": list(stats.mean), "std": list(stats.std),
-            }  # fmt: skip
+                "mean": list(stats.mean),
+                "std": list(stats.std),
+            }
         return {
             "order": "per sensor: non-finite values replaced, clip, (x - mean) / std per band; "
-                     "then channels in the order of `bands`",
-            "sensors": sensors, "missing_sensor": MISSING_SENSOR,
-        }  # fmt: skip
+            "then channels in the order of `bands`",
+            "sensors": sensors,
+            "missing_sensor": MISSING_SENSOR,
+        }

@@ -75,8 +75,9 @@ class Preprocessing:
     def sensor_bands(self, sensor: str) -> tuple[str, ...]:
         return tuple(b for b in self.bands if sensor_of(b) == sensor)
 
-    def _channel_names(self, sensor: str, channels: int, given: Sequence[str] | str | None
-                       ) -> tuple[str, ...]:  # fmt: skip
+    def _channel_names(
+        self, sensor: str, channels: int, given: Sequence[str] | str | None
+    ) -> tuple[str, ...]:
         """The band names of the caller's ``channels`` channels of ``sensor``."""
         if given is not None:
             names = resolve_bands(sensor, given)
@@ -90,8 +91,10 @@ class Preprocessing:
                 f"naming them (the encoder takes {list(self.sensor_bands(sensor))})"
             )
         if len(names) != channels:
-            raise ValueError(f"{sensor} array has {channels} channels but {len(names)} band "
-                             f"names were given ({list(names)})")  # fmt: skip
+            raise ValueError(
+                f"{sensor} array has {channels} channels but {len(names)} band "
+                f"names were given ({list(names)})"
+            )
         return names
 
     def __call__(
@@ -109,11 +112,14 @@ class Preprocessing:
         present = {s: x for s, x in arrays.items() if x is not None}
         unused = [s for s in present if not self.sensor_bands(s)]
         if unused:
-            raise ValueError(f"the encoder takes no {unused[0]} bands (its bands: "
-                             f"{list(self.bands)})")  # fmt: skip
+            raise ValueError(
+                f"the encoder takes no {unused[0]} bands (its bands: {list(self.bands)})"
+            )
         if not present:
-            raise ValueError("give at least one of the encoder's sensors: "
-                             f"{sorted({sensor_of(b) for b in self.bands})}")  # fmt: skip
+            raise ValueError(
+                "give at least one of the encoder's sensors: "
+                f"{sorted({sensor_of(b) for b in self.bands})}"
+            )
         shapes = {s: tuple(x.shape) for s, x in present.items()}
         first = next(iter(shapes.values()))
         if any(len(v) not in (3, 4) for v in shapes.values()) or any(

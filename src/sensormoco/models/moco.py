@@ -161,8 +161,10 @@ class MoCo(nn.Module):
         if bn_splits < 1:
             raise ValueError(f"bn_splits must be at least 1, got {bn_splits}")
         if queue_groups < 1 or queue_size % queue_groups:
-            raise ValueError(f"queue_groups must divide the queue size {queue_size} into equal "
-                             f"segments, got {queue_groups}")  # fmt: skip
+            raise ValueError(
+                f"queue_groups must divide the queue size {queue_size} into equal "
+                f"segments, got {queue_groups}"
+            )
         self.queue_groups = queue_groups
         self.momentum = momentum
         self.temperature = temperature
@@ -179,8 +181,9 @@ class MoCo(nn.Module):
         self.register_buffer("queue_ptr", torch.zeros(queue_groups, dtype=torch.long))
         # input kind of each column's key (a bit per sensor; 0: an initial random key), for
         # diagnostics only: not checkpointed (a resumed run relearns it as the queue refills)
-        self.register_buffer("queue_kind", torch.zeros(queue_size, dtype=torch.long),
-                             persistent=False)  # fmt: skip
+        self.register_buffer(
+            "queue_kind", torch.zeros(queue_size, dtype=torch.long), persistent=False
+        )
 
     @property
     def queue_size(self) -> int:
@@ -230,8 +233,10 @@ class MoCo(nn.Module):
         for g in range(self.queue_groups):
             new = keys[key_group == g]  # M x D
             if new.shape[0] > size:
-                raise ValueError(f"{new.shape[0]} keys of group {g} in one step overflow its "
-                                 f"queue segment of {size}; use a larger queue_size")  # fmt: skip
+                raise ValueError(
+                    f"{new.shape[0]} keys of group {g} in one step overflow its "
+                    f"queue segment of {size}; use a larger queue_size"
+                )
             ptr = int(self.queue_ptr[g])
             offsets = torch.arange(new.shape[0], device=keys.device)  # M
             columns = g * size + (ptr + offsets) % size  # M
@@ -253,8 +258,10 @@ class MoCo(nn.Module):
                 f"batch size {x_q.shape[0]} is not a multiple of bn_splits {self.bn_splits}"
             )
         if (key_group is None) != (self.queue_groups == 1):
-            raise ValueError(f"key_group is needed exactly when the queue has groups "
-                             f"(queue_groups = {self.queue_groups})")  # fmt: skip
+            raise ValueError(
+                f"key_group is needed exactly when the queue has groups "
+                f"(queue_groups = {self.queue_groups})"
+            )
         if self.queue_groups == 1:
             self._check_batch(x_q.shape[0] * distributed.world_size())
 

@@ -53,8 +53,12 @@ class PerSensorMoCo(nn.Module):
             raise ValueError(f"queue_size {queue_size} must split into two equal sensor queues")
         self.temperature = temperature
         self.shuffle_bn, self.bn_splits = shuffle_bn, bn_splits
-        self.mocos = nn.ModuleDict({s: MoCo(encoders[s], queue_size // 2, momentum, temperature,
-                                            shuffle_bn, bn_splits) for s in SENSORS})  # fmt: skip
+        self.mocos = nn.ModuleDict(
+            {
+                s: MoCo(encoders[s], queue_size // 2, momentum, temperature, shuffle_bn, bn_splits)
+                for s in SENSORS
+            }
+        )
 
     @property
     def encoder_q(self) -> Encoder:

@@ -60,9 +60,13 @@ class LastCheckpoint(Callback):
         self.every_n_steps = every_n_steps
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
         batch_idx: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         step = trainer.global_step
         if step % self.every_n_steps == 0 or step >= trainer.estimated_stepping_batches:
             trainer.save_checkpoint(self.path, weights_only=False)
@@ -73,8 +77,16 @@ def checkpoint_step(path: str | Path) -> int:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return int(checkpoint["global_step"])
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError,
-            pickle.UnpicklingError, zipfile.BadZipFile) as exc:  # fmt: skip
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, f"not a complete training checkpoint ({first})") from exc
 
@@ -108,8 +120,9 @@ def export_encoder(
     return meta
 
 
-def _export_paired(model: PerSensorMoCo, path: str | Path, metadata: Mapping[str, Any]
-                   ) -> dict[str, Any]:  # fmt: skip
+def _export_paired(
+    model: PerSensorMoCo, path: str | Path, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
     normalization = Normalization.from_dict(dict(metadata["normalization"]), str(path))
     parts = {}
     for sensor in SENSORS:
@@ -149,14 +162,25 @@ def _read(path: str | Path) -> dict[str, Any]:
         raise DataError(path, "no such encoder file", "missing")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as exc:  # fmt: skip
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(path, f"not a complete encoder file (truncated or corrupt: {first})",
-                        "unreadable") from exc  # fmt: skip
+        raise DataError(
+            path, f"not a complete encoder file (truncated or corrupt: {first})", "unreadable"
+        ) from exc
     if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
-        raise DataError(path, "holds per-sensor encoders (encoder: per-sensor), not one encoder; "
-                        "read it with load_paired_encoders", "per-sensor")  # fmt: skip
+        raise DataError(
+            path,
+            "holds per-sensor encoders (encoder: per-sensor), not one encoder; "
+            "read it with load_paired_encoders",
+            "per-sensor",
+        )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(path, f"not a sensormoco encoder file (expected format {FORMAT})")
     return _checked(path, payload)
@@ -173,8 +197,11 @@ def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
 def check_bands(path: str | Path, bands: Sequence[str], expected: Sequence[str]) -> None:
     """Refuse an encoder whose bands (names and order) are not ``expected``."""
     if list(bands) != list(expected):
-        raise DataError(path, f"encoder bands {list(bands)} do not match the expected bands "
-                        f"{list(expected)}", "bands")  # fmt: skip
+        raise DataError(
+            path,
+            f"encoder bands {list(bands)} do not match the expected bands {list(expected)}",
+            "bands",
+        )
 
 
 def check_normalization(
@@ -188,8 +215,11 @@ def check_normalization(
         for a, b in zip(theirs.mean + theirs.std, ours.mean + ours.std, strict=True)
     )
     if not close:
-        raise DataError(path, "encoder normalisation differs from the expected one "
-                        f"(bands {list(theirs.bands)})", "normalization")  # fmt: skip
+        raise DataError(
+            path,
+            f"encoder normalisation differs from the expected one (bands {list(theirs.bands)})",
+            "normalization",
+        )
 
 
 def load_encoder(
@@ -208,15 +238,22 @@ def load_paired_encoders(
     """The S1 and S2 encoders of a per-sensor file (with their heads) and its metadata."""
     try:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as exc:  # fmt: skip
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as exc:
         raise DataError(path, f"not a complete encoder file ({type(exc).__name__})") from exc
     paired = isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
     parts = payload.get("encoders") if paired else None
     if not isinstance(parts, dict) or set(parts) != set(SENSORS):
         raise DataError(path, f"not a per-sensor encoder file (expected format {PAIRED_FORMAT})")
-    encoders = {s: _build(path, _checked(path, parts[s]), None, expected_normalization)[0]
-                for s in SENSORS}  # fmt: skip
+    encoders = {
+        s: _build(path, _checked(path, parts[s]), None, expected_normalization)[0] for s in SENSORS
+    }
     meta: dict[str, Any] = payload["metadata"]
     return encoders, meta
 
@@ -238,9 +275,12 @@ def _build(
     state = dict(payload["encoder"]) | {f"head.{k}": v for k, v in payload.get("head", {}).items()}
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise DataError(path, f"encoder weights do not fit {meta['backbone']}/{meta['adapter']}: "
-                        f"{len(missing)} missing, {len(unexpected)} unexpected "
-                        f"(e.g. {(missing + unexpected)[0]})")  # fmt: skip
+        raise DataError(
+            path,
+            f"encoder weights do not fit {meta['backbone']}/{meta['adapter']}: "
+            f"{len(missing)} missing, {len(unexpected)} unexpected "
+            f"(e.g. {(missing + unexpected)[0]})",
+        )
     return encoder, meta
 
 

@@ -50,11 +50,22 @@ SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
 ENCODERS: tuple[str, ...] = ("shared", "per-sensor")  # one network, or an S1 and an S2 one
 # Settings a resumed run may change: run length and hardware, not the experiment.
-RESUMABLE_CHANGES = frozenset({
-    "epochs", "max_steps", "num_workers", "precision", "devices", "num_nodes", "accelerator",
-    "strategy", "deterministic", "log_every_n_steps", "checkpoint_every_n_steps",
-    "diagnostics_every_n_steps",
-})  # fmt: skip
+RESUMABLE_CHANGES = frozenset(
+    {
+        "epochs",
+        "max_steps",
+        "num_workers",
+        "precision",
+        "devices",
+        "num_nodes",
+        "accelerator",
+        "strategy",
+        "deterministic",
+        "log_every_n_steps",
+        "checkpoint_every_n_steps",
+        "diagnostics_every_n_steps",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -194,38 +205,59 @@ def _validate(c: PretrainConfig) -> None:
     _choice("encoder", c.encoder, ENCODERS)
     if c.encoder == "per-sensor":
         if c.mode not in SENSOR_PAIR_MODES or c.negatives != "cross-sensor":
-            raise ValueError(f"encoder per-sensor needs a sensor-pair mode "
-                             f"({', '.join(SENSOR_PAIR_MODES)}) with cross-sensor negatives (each "
-                             f"network's own queue), not {c.mode} with {c.negatives}")  # fmt: skip
+            raise ValueError(
+                f"encoder per-sensor needs a sensor-pair mode "
+                f"({', '.join(SENSOR_PAIR_MODES)}) with cross-sensor negatives (each "
+                f"network's own queue), not {c.mode} with {c.negatives}"
+            )
         if c.devices * c.num_nodes > 1:
             raise ValueError("encoder per-sensor runs on one process for now (devices 1)")
         if c.batch_size % (2 * c.bn_splits) or c.batch_size // (2 * c.bn_splits) < 2:
-            raise ValueError(f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
-                             f"per network) must split into bn_splits {c.bn_splits} sub-batches "
-                             "of at least 2")  # fmt: skip
+            raise ValueError(
+                f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
+                f"per network) must split into bn_splits {c.bn_splits} sub-batches "
+                "of at least 2"
+            )
     if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
-        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
-                         f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}")  # fmt: skip
-    positive = ("epochs", "batch_size", "crop_size", "queue_size", "dim", "bn_splits", "devices",
-                "num_nodes", "log_every_n_steps", "checkpoint_every_n_steps")  # fmt: skip
+        raise ValueError(
+            f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
+            f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}"
+        )
+    positive = (
+        "epochs",
+        "batch_size",
+        "crop_size",
+        "queue_size",
+        "dim",
+        "bn_splits",
+        "devices",
+        "num_nodes",
+        "log_every_n_steps",
+        "checkpoint_every_n_steps",
+    )
     for name in positive:
         if getattr(c, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
     if c.max_steps is not None and c.max_steps < 1:
         raise ValueError(f"max_steps must be at least 1 (or null), got {c.max_steps}")
     if c.num_workers is not None and c.num_workers < 0:
-        raise ValueError(f"num_workers must be at least 0 (or null: one per core), got "
-                         f"{c.num_workers}")  # fmt: skip
+        raise ValueError(
+            f"num_workers must be at least 0 (or null: one per core), got {c.num_workers}"
+        )
     if c.diagnostics_every_n_steps < 0:
-        raise ValueError(f"diagnostics_every_n_steps must be at least 0 (0: none), got "
-                         f"{c.diagnostics_every_n_steps}")  # fmt: skip
+        raise ValueError(
+            f"diagnostics_every_n_steps must be at least 0 (0: none), got "
+            f"{c.diagnostics_every_n_steps}"
+        )
     if c.lr <= 0 or c.temperature <= 0 or c.weight_decay < 0:
         raise ValueError("lr and temperature must be positive and weight_decay non-negative")
     if not (0 <= c.sgd_momentum < 1 and 0 <= c.key_momentum <= 1):
         raise ValueError("sgd_momentum must lie in [0, 1) and key_momentum in [0, 1]")
     if c.batch_size % c.bn_splits or c.batch_size // c.bn_splits < 2:
-        raise ValueError(f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
-                         "sub-batches of at least 2 samples each")  # fmt: skip
+        raise ValueError(
+            f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
+            "sub-batches of at least 2 samples each"
+        )
     if c.devices * c.num_nodes == 1 and not (c.shuffle_bn and c.bn_splits >= 2):
         raise ValueError(
             f"one process with shuffle_bn {str(c.shuffle_bn).lower()} and bn_splits "
@@ -283,8 +315,9 @@ def load_config(
     _check_keys("overrides", overrides)
     values.update(overrides)
     if "mode" not in values:
-        raise ValueError(f"no pre-training mode: give --mode or `mode:` in the config; "
-                         f"modes: {', '.join(MODES)}")  # fmt: skip
+        raise ValueError(
+            f"no pre-training mode: give --mode or `mode:` in the config; modes: {', '.join(MODES)}"
+        )
     try:
         return PretrainConfig(**values)
     except ValueError as exc:

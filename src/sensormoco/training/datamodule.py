@@ -74,13 +74,15 @@ def pretrain_dataset(
         return _bigearthnet_v2(root, subset, raw)
     # a tree is validated on headers only: a full pixel scan of SEN12MS takes ~30 min on 2
     # cores; a file broken since fails with a one-line error naming it when it is read
-    p = open_patches(root, subset, exclude=is_test, normalization=normalization,
-                     workers=workers, raw=raw)  # fmt: skip
+    p = open_patches(
+        root, subset, exclude=is_test, normalization=normalization, workers=workers, raw=raw
+    )
     if not p.ids:
         raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
     norms = (normalization.select(p.dataset.s1_bands), normalization.select(p.dataset.s2_bands))
-    return PretrainData(p.dataset, p.ids, norms, p.excluded, len(p.absent), p.skipped_bad,
-                        normalization)  # fmt: skip
+    return PretrainData(
+        p.dataset, p.ids, norms, p.excluded, len(p.absent), p.skipped_bad, normalization
+    )
 
 
 def loader_workers(num_workers: int | None, local_processes: int = 1) -> int:
@@ -129,8 +131,9 @@ def _bigearthnet_v2(root: Path, subset: str | Path | None, raw: bool) -> Pretrai
     if not paired:
         raise DataError(root, "no usable non-test BigEarthNet v2 pairs to pre-train on")
     norms = (norm.select(dataset.s1_bands), norm.select(dataset.s2_bands))
-    return PretrainData(dataset, dataset.ids, norms, excluded, absent, unpaired, norm,
-                        len(source.metadata.left_out))  # fmt: skip
+    return PretrainData(
+        dataset, dataset.ids, norms, excluded, absent, unpaired, norm, len(source.metadata.left_out)
+    )
 
 
 def step_seed(*keys: int) -> int:
@@ -158,8 +161,9 @@ class StepSampler(Sampler[int]):
         self.rank, self.world = rank, world
         self.steps_per_epoch = size // (batch_size * world)
         if self.steps_per_epoch < 1:
-            raise ValueError(f"{size} samples do not fill one global batch of "
-                             f"{batch_size} x {world} process(es)")  # fmt: skip
+            raise ValueError(
+                f"{size} samples do not fill one global batch of {batch_size} x {world} process(es)"
+            )
 
     def __len__(self) -> int:
         return self.steps_per_epoch * self.batch_size
@@ -210,8 +214,11 @@ class PretrainDataModule(L.LightningDataModule):
                     file=sys.stderr,
                 )
             if len(self.data.ids) < self.config.global_batch:
-                raise DataError(self.root, f"{len(self.data.ids)} pre-training patches do not "
-                                f"fill one global batch of {self.config.global_batch}")  # fmt: skip
+                raise DataError(
+                    self.root,
+                    f"{len(self.data.ids)} pre-training patches do not "
+                    f"fill one global batch of {self.config.global_batch}",
+                )
 
     def _current_step(self) -> int:
         # Lightning may start the first loader (whose workers draw indices at once) before it
@@ -225,8 +232,14 @@ class PretrainDataModule(L.LightningDataModule):
         assert self.data is not None
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        sampler = StepSampler(len(self.data.ids), self.config.batch_size, self.config.seed,
-                              self._current_step, rank, world)  # fmt: skip
+        sampler = StepSampler(
+            len(self.data.ids),
+            self.config.batch_size,
+            self.config.seed,
+            self._current_step,
+            rank,
+            world,
+        )
         workers = loader_workers(self.config.num_workers, trainer.num_devices if trainer else 1)
         # under a Trainer, on_after_batch_transfer standardises on the device
         loader = DataLoader if trainer else partial(StandardizedLoader, norms=self.data.norms)

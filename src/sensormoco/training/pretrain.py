@@ -89,17 +89,37 @@ class PretrainModule(L.LightningModule):
         self.normalization = normalization.select(self.bands)
         self.moco: MoCo | PerSensorMoCo
         if config.encoder == "per-sensor":  # an S1 and an S2 network (models/per_sensor.py)
-            encoders = {s: build_encoder(SENSOR_BANDS[s], config.backbone, config.adapter,
-                                         config.dim, config.adapter_trainable)
-                        for s in SENSOR_BANDS}  # fmt: skip
-            self.moco = PerSensorMoCo(encoders, config.queue_size, config.key_momentum,
-                                      config.temperature, config.shuffle_bn,
-                                      config.bn_splits)  # fmt: skip
+            encoders = {
+                s: build_encoder(
+                    SENSOR_BANDS[s],
+                    config.backbone,
+                    config.adapter,
+                    config.dim,
+                    config.adapter_trainable,
+                )
+                for s in SENSOR_BANDS
+            }
+            self.moco = PerSensorMoCo(
+                encoders,
+                config.queue_size,
+                config.key_momentum,
+                config.temperature,
+                config.shuffle_bn,
+                config.bn_splits,
+            )
         else:
-            encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
-                                    config.adapter_trainable)  # fmt: skip
-            self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
-                             config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
+            encoder = build_encoder(
+                self.bands, config.backbone, config.adapter, config.dim, config.adapter_trainable
+            )
+            self.moco = MoCo(
+                encoder,
+                config.queue_size,
+                config.key_momentum,
+                config.temperature,
+                config.shuffle_bn,
+                config.bn_splits,
+                config.queue_groups,
+            )
         self.augmentation = Augmentation(config.augment, config.crop_size)
         self.last_loss: Tensor | None = None
         self.last_pos_acc: Tensor | None = None
@@ -115,9 +135,14 @@ class PretrainModule(L.LightningModule):
     def metadata(self) -> dict[str, Any]:
         """What a checkpoint or an exported encoder carries besides weights."""
         c = self.config
-        return {"config": c.to_dict(), "bands": list(self.bands), "mode": c.mode,
-                "input": c.input, "normalization": self.normalization.to_dict(),
-                "version": __version__}  # fmt: skip
+        return {
+            "config": c.to_dict(),
+            "bands": list(self.bands),
+            "mode": c.mode,
+            "input": c.input,
+            "normalization": self.normalization.to_dict(),
+            "version": __version__,
+        }
 
     def setup(self, stage: str) -> None:
         # before the strategy moves and wraps the model (DDP buckets follow the layout)
@@ -149,8 +174,9 @@ class PretrainModule(L.LightningModule):
         generator = torch.Generator().manual_seed(
             step_seed(c.seed, self.global_step, self.global_rank, 1)
         )
-        x_q, x_k, key_sensor = make_views(batch, c.mode, self.augmentation, c.input,
-                                          c.same_window, generator)  # fmt: skip
+        x_q, x_k, key_sensor = make_views(
+            batch, c.mode, self.augmentation, c.input, c.same_window, generator
+        )
         # x_q, x_k: N x C x crop x crop; key_sensor: N (sensor-pair modes) or None
         if x_q.device.type in CHANNELS_LAST_DEVICES:
             x_q = x_q.contiguous(memory_format=torch.channels_last)
@@ -193,8 +219,9 @@ class PretrainModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         c = self.config
         params = [p for p in self.moco.parameters() if p.requires_grad]  # the query encoder(s)
-        optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.sgd_momentum,
-                                    weight_decay=c.weight_decay)  # fmt: skip
+        optimizer = torch.optim.SGD(
+            params, lr=c.lr, momentum=c.sgd_momentum, weight_decay=c.weight_decay
+        )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = LambdaLR(optimizer, lr_factor(c.schedule, total))
         return {
@@ -211,8 +238,10 @@ class PretrainModule(L.LightningModule):
             raise ValueError("cannot resume: the checkpoint is not a sensormoco pre-training one")
         changed = incompatible_changes(saved["config"], self.config)
         if changed:
-            raise ValueError(f"cannot resume with other settings than the checkpoint's "
-                             f"({'; '.join(changed)}); use them, or start a new --out")  # fmt: skip
+            raise ValueError(
+                f"cannot resume with other settings than the checkpoint's "
+                f"({'; '.join(changed)}); use them, or start a new --out"
+            )
         # the augmentation holds only constants of its preset (checked above with the config);
         # take this version's, so a change of its module layout does not break resuming
         state = checkpoint["state_dict"]
@@ -246,14 +275,23 @@ def make_trainer(
     c = config
     try:
         return L.Trainer(
-            accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
-            strategy=c.strategy, precision=c.precision,  # type: ignore[arg-type]
-            max_epochs=c.epochs, max_steps=c.max_steps or -1, deterministic=c.deterministic,
-            logger=_loggers(out), log_every_n_steps=c.log_every_n_steps,
+            accelerator=c.accelerator,
+            devices=c.devices,
+            num_nodes=c.num_nodes,
+            strategy=c.strategy,
+            precision=c.precision,  # type: ignore[arg-type]
+            max_epochs=c.epochs,
+            max_steps=c.max_steps or -1,
+            deterministic=c.deterministic,
+            logger=_loggers(out),
+            log_every_n_steps=c.log_every_n_steps,
             callbacks=[LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps), *callbacks],
-            enable_checkpointing=False, plugins=[AtomicCheckpointIO()],
-            use_distributed_sampler=False, num_sanity_val_steps=0, default_root_dir=out,
-        )  # fmt: skip
+            enable_checkpointing=False,
+            plugins=[AtomicCheckpointIO()],
+            use_distributed_sampler=False,
+            num_sanity_val_steps=0,
+            default_root_dir=out,
+        )
     except MisconfigurationException as exc:
         raise ValueError(" ".join(str(exc).split())) from exc
 
@@ -274,8 +312,11 @@ def run_pretrain(
     if resume and not checkpoint.is_file():
         raise DataError(checkpoint, "nothing to resume: no checkpoint", "missing")
     if not resume and checkpoint.exists():
-        raise DataError(out, "already holds a run (checkpoints/last.ckpt); pass --resume to "
-                        "continue it, or choose another --out")  # fmt: skip
+        raise DataError(
+            out,
+            "already holds a run (checkpoints/last.ckpt); pass --resume to "
+            "continue it, or choose another --out",
+        )
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = PretrainDataModule(data, config, checkpoint_step(checkpoint) if resume else 0)
     datamodule.setup("fit")  # data problems surface before anything is written
@@ -288,8 +329,12 @@ def run_pretrain(
     with warnings.catch_warnings():
         # batches follow (seed, step), so resuming mid-epoch is exact (see StepSampler)
         warnings.filterwarnings("ignore", message=".*ended before the epoch ended.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint if resume else None,
-                    weights_only=True)  # fmt: skip
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=checkpoint if resume else None,
+            weights_only=True,
+        )
     assert datamodule.data is not None
     steps_per_epoch = len(datamodule.data.ids) // config.global_batch
     pairs = module.run_steps * config.global_batch

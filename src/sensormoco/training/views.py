@@ -40,9 +40,13 @@ from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
 from sensormoco.models.adapters import FUSION_BANDS, sensor_groups, to_fusion_layout
 
 MODES: tuple[str, ...] = (
-    "augment", "sensor-pairs", "sensor-pairs-augment", "fusion-all", "fusion-partial",
+    "augment",
+    "sensor-pairs",
+    "sensor-pairs-augment",
+    "fusion-all",
+    "fusion-partial",
     "fusion-optional",
-)  # fmt: skip
+)
 INPUTS: tuple[str, ...] = ("s1", "s2", "s1s2")
 SENSOR_PAIR_MODES: tuple[str, ...] = ("sensor-pairs", "sensor-pairs-augment")
 # modes whose views name each key's sensors, so that they can take cross-sensor negatives
@@ -82,8 +86,10 @@ def check_preset(mode: str, preset: str) -> None:
     """sensor-pairs takes no augmentation beyond the crop (preset ``none``); every other mode
     needs one, or its two views would be identical."""
     if mode == "sensor-pairs" and preset != "none":
-        raise ValueError(f"sensor-pairs uses no augmentation (preset 'none'), got {preset!r}; "
-                         "use sensor-pairs-augment to augment the views")  # fmt: skip
+        raise ValueError(
+            f"sensor-pairs uses no augmentation (preset 'none'), got {preset!r}; "
+            "use sensor-pairs-augment to augment the views"
+        )
     if mode != "sensor-pairs" and preset == "none":
         raise ValueError(f"mode {mode} needs an augmentation preset; 'none' gives equal views")
 
@@ -144,6 +150,7 @@ def make_views(
     # fusion-optional: each view chooses its sensors independently; one window by default
     q_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
     k_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
-    query, key = augmentation.pair(_masked(s1, s2, q_choice), _masked(s1, s2, k_choice),
-                                   same_window, groups)  # fmt: skip
+    query, key = augmentation.pair(
+        _masked(s1, s2, q_choice), _masked(s1, s2, k_choice), same_window, groups
+    )
     return Views(query, key, k_choice)  # the key's choice indexes KEY_SENSORS

@@ -88,9 +88,26 @@ CLASSES_19: tuple[str, ...] = (
 # classes listed nowhere (roads, ports, airports, mines, dumps, construction, green urban,
 # sport, bare rock, burnt areas, intertidal flats) are dropped.
 MERGE_19: tuple[tuple[int, ...], ...] = (
-    (0, 1), (2,), (11, 12, 13), (14, 15, 16, 18), (17,), (19,), (20,), (21,), (22,), (23,),
-    (24,), (25, 31), (26, 27), (28,), (29,), (33, 34), (35, 36), (38, 39), (40, 41, 42),
-)  # fmt: skip
+    (0, 1),
+    (2,),
+    (11, 12, 13),
+    (14, 15, 16, 18),
+    (17,),
+    (19,),
+    (20,),
+    (21,),
+    (22,),
+    (23,),
+    (24,),
+    (25, 31),
+    (26, 27),
+    (28,),
+    (29,),
+    (33, 34),
+    (35, 36),
+    (38, 39),
+    (40, 41, 42),
+)
 
 _INDEX_43 = {name: i for i, name in enumerate(CLASSES_43)}
 SCHEMES: dict[str, tuple[str, ...]] = {"19": CLASSES_19, "43": CLASSES_43}

@@ -44,13 +44,37 @@ from sensormoco.errors import DataError
 PATCH_SIZE = 120  # pixels of the 10 m grid every band is brought to
 # native side length per band: 10 m -> 120, 20 m -> 60, 60 m -> 20
 NATIVE_SIZE: dict[str, int] = {
-    "B1": 20, "B2": 120, "B3": 120, "B4": 120, "B5": 60, "B6": 60, "B7": 60, "B8": 120,
-    "B8A": 60, "B9": 20, "B11": 60, "B12": 60, "VV": 120, "VH": 120,
-}  # fmt: skip
+    "B1": 20,
+    "B2": 120,
+    "B3": 120,
+    "B4": 120,
+    "B5": 60,
+    "B6": 60,
+    "B7": 60,
+    "B8": 120,
+    "B8A": 60,
+    "B9": 20,
+    "B11": 60,
+    "B12": 60,
+    "VV": 120,
+    "VH": 120,
+}
 FILE_SUFFIX: dict[str, str] = {
-    "B1": "B01", "B2": "B02", "B3": "B03", "B4": "B04", "B5": "B05", "B6": "B06", "B7": "B07",
-    "B8": "B08", "B8A": "B8A", "B9": "B09", "B11": "B11", "B12": "B12", "VV": "VV", "VH": "VH",
-}  # fmt: skip
+    "B1": "B01",
+    "B2": "B02",
+    "B3": "B03",
+    "B4": "B04",
+    "B5": "B05",
+    "B6": "B06",
+    "B7": "B07",
+    "B8": "B08",
+    "B8A": "B8A",
+    "B9": "B09",
+    "B11": "B11",
+    "B12": "B12",
+    "VV": "VV",
+    "VH": "VH",
+}
 _DTYPE = {"s1": "float32", "s2": "uint16"}
 
 

@@ -39,11 +39,13 @@ def check_band(where: str, band: str, data: np.ndarray, sensor: str) -> None:
     native = NATIVE_SIZE[band]
     if data.shape != (native, native):
         shape = " x ".join(str(n) for n in data.shape)
-        raise DataError(where, f"{FILE_SUFFIX[band]} is {shape} pixels, expected "
-                        f"{native} x {native}", "size")  # fmt: skip
+        raise DataError(
+            where, f"{FILE_SUFFIX[band]} is {shape} pixels, expected {native} x {native}", "size"
+        )
     if data.dtype != _DTYPE[sensor]:
-        raise DataError(where, f"{FILE_SUFFIX[band]} has dtype {data.dtype}, expected "
-                        f"{_DTYPE[sensor]}", "dtype")  # fmt: skip
+        raise DataError(
+            where, f"{FILE_SUFFIX[band]} has dtype {data.dtype}, expected {_DTYPE[sensor]}", "dtype"
+        )
 
 
 def _lmdb_folders(root: Path) -> list[Path]:
@@ -66,8 +68,12 @@ def detect_version(root: str | Path) -> str:
         return "v2-lmdb"
     if (root / S1_FOLDER).is_dir() and (root / S2_FOLDER).is_dir():
         return "v2-tree"
-    raise DataError(root, f"has {METADATA} but neither an LMDB folder (holding {DATA_FILE}) nor "
-                    f"{S1_FOLDER}/ and {S2_FOLDER}/ beside it", "layout")  # fmt: skip
+    raise DataError(
+        root,
+        f"has {METADATA} but neither an LMDB folder (holding {DATA_FILE}) nor "
+        f"{S1_FOLDER}/ and {S2_FOLDER}/ beside it",
+        "layout",
+    )
 
 
 def is_bigearthnet_v2(root: str | Path) -> bool:
@@ -108,11 +114,17 @@ class V2Source:
     def require_pair(self, patch: V2Patch) -> None:
         """Fail unless both sensors of ``patch`` are in the data (no pixels read)."""
         if not self.reader.has(patch.patch_id):
-            raise DataError(patch.patch_id, f"its S2 patch is not in "
-                            f"{self.reader.source(patch.patch_id)}", "missing")  # fmt: skip
+            raise DataError(
+                patch.patch_id,
+                f"its S2 patch is not in {self.reader.source(patch.patch_id)}",
+                "missing",
+            )
         if not self.reader.has(patch.s1_name):
-            raise DataError(patch.patch_id, f"its S1 partner {patch.s1_name} is not in "
-                            f"{self.reader.source(patch.s1_name)}", "unpaired")  # fmt: skip
+            raise DataError(
+                patch.patch_id,
+                f"its S1 partner {patch.s1_name} is not in {self.reader.source(patch.s1_name)}",
+                "unpaired",
+            )
 
     def check(self, patch: V2Patch, read_pixels: bool = True) -> str | None:
         """Why ``patch`` cannot be used (a one-line message), or None. Without ``read_pixels``

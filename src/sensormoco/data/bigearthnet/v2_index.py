@@ -52,8 +52,10 @@ class V2Index:
         bad = len(self.rows) - len(self.usable) - left_out
         splits = Counter(p.split for p in self.usable)
         parts = ", ".join(f"{s} {splits[s]}" for s in ("train", "validation", "test"))
-        return (f"{len(self.rows)} patch(es): {len(self.usable)} usable ({parts}), {bad} bad, "
-                f"{left_out} snow/cloud/shadow left out")  # fmt: skip
+        return (
+            f"{len(self.rows)} patch(es): {len(self.usable)} usable ({parts}), {bad} bad, "
+            f"{left_out} snow/cloud/shadow left out"
+        )
 
 
 def build_index(source: V2Source, read_pixels: bool = True) -> V2Index:

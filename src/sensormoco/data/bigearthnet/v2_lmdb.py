@@ -40,8 +40,9 @@ def open_environment(path: str | Path) -> Any:
     try:
         env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
     except lmdb.Error as exc:
-        raise DataError(path, f"not a readable LMDB ({' '.join(str(exc).split())})",
-                        "unreadable") from exc  # fmt: skip
+        raise DataError(
+            path, f"not a readable LMDB ({' '.join(str(exc).split())})", "unreadable"
+        ) from exc
     _OPEN[key] = (pid, env)
     return env
 
@@ -86,10 +87,16 @@ class LmdbReader:
             arrays = load_safetensors(blob)
         except SafetensorError as exc:
             problem = " ".join(str(exc).split())
-            raise DataError(self.source(name), f"truncated or corrupt safetensors value "
-                            f"({problem})", "truncated") from exc  # fmt: skip
+            raise DataError(
+                self.source(name),
+                f"truncated or corrupt safetensors value ({problem})",
+                "truncated",
+            ) from exc
         absent = [b for b in bands if b not in arrays]
         if absent:
-            raise DataError(self.source(name), f"no {absent[0]} band (has "
-                            f"{', '.join(sorted(arrays))})", "missing")  # fmt: skip
+            raise DataError(
+                self.source(name),
+                f"no {absent[0]} band (has {', '.join(sorted(arrays))})",
+                "missing",
+            )
         return {b: arrays[b] for b in bands}

@@ -28,9 +28,15 @@ from sensormoco.errors import DataError
 METADATA = "metadata.parquet"
 SNOW_CLOUD_METADATA = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
 COLUMNS: tuple[str, ...] = (
-    "patch_id", "labels", "split", "country", "s1_name", "s2v1_name",
-    "contains_seasonal_snow", "contains_cloud_or_shadow",
-)  # fmt: skip
+    "patch_id",
+    "labels",
+    "split",
+    "country",
+    "s1_name",
+    "s2v1_name",
+    "contains_seasonal_snow",
+    "contains_cloud_or_shadow",
+)
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 
@@ -55,8 +61,14 @@ class V2Patch:
     @property
     def left_out_reason(self) -> str | None:
         """Why the authors recommend leaving this patch out (None: they do not)."""
-        why = [w for w, flag in (("seasonal snow", self.seasonal_snow),
-                                 ("cloud or shadow", self.cloud_or_shadow)) if flag]  # fmt: skip
+        why = [
+            w
+            for w, flag in (
+                ("seasonal snow", self.seasonal_snow),
+                ("cloud or shadow", self.cloud_or_shadow),
+            )
+            if flag
+        ]
         return " and ".join(why) or None
 
 
@@ -76,15 +88,17 @@ def read_metadata_parquet(path: str | Path) -> list[V2Patch]:
         schema = pq.read_schema(path)
         missing = [c for c in COLUMNS if c not in schema.names]
         if missing:
-            raise DataError(path, f"no column {missing[0]!r} (needs {', '.join(COLUMNS)})",
-                            "column")  # fmt: skip
+            raise DataError(
+                path, f"no column {missing[0]!r} (needs {', '.join(COLUMNS)})", "column"
+            )
         kind = schema.field("labels").type
         if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
             raise DataError(path, f"column 'labels' must be a list of names, not {kind}", "column")
         table = pq.read_table(path, columns=list(COLUMNS))
     except (OSError, pa.ArrowException) as exc:
-        raise DataError(path, f"not a readable parquet file ({' '.join(str(exc).split())})",
-                        "unreadable") from exc  # fmt: skip
+        raise DataError(
+            path, f"not a readable parquet file ({' '.join(str(exc).split())})", "unreadable"
+        ) from exc
     ids = _column(table, "patch_id", path)
     if len(set(ids)) != len(ids):
         counts = Counter(ids)
@@ -93,11 +107,14 @@ def read_metadata_parquet(path: str | Path) -> list[V2Patch]:
     splits = _column(table, "split", path)
     known = pc.is_in(table.column("split"), value_set=pa.array(SPLITS)).to_numpy(
         zero_copy_only=False
-    )  # fmt: skip
+    )
     if not known.all():
         row = int(np.flatnonzero(~known)[0])
-        raise DataError(ids[row], f"unknown split {splits[row]!r} in {path} (expected "
-                        f"{', '.join(SPLITS)})", "split")  # fmt: skip
+        raise DataError(
+            ids[row],
+            f"unknown split {splits[row]!r} in {path} (expected {', '.join(SPLITS)})",
+            "split",
+        )
     multi = _class_numbers(table, ids, path)
     country, s1, s2v1 = (_column(table, c, path) for c in ("country", "s1_name", "s2v1_name"))
     snow, cloud = ([bool(v) for v in _column(table, c, path)] for c in COLUMNS[-2:])
@@ -157,8 +174,10 @@ class V2Metadata:
         text = f"{len(self.patches)} patches ({parts})"
         if self.left_out:
             reasons = Counter(p.left_out_reason for p in self.left_out)
-            detail = ", ".join(f"{r or 'listed'}: {n}" for r, n in sorted(reasons.items(),
-                               key=lambda item: item[0] or ""))  # fmt: skip
+            detail = ", ".join(
+                f"{r or 'listed'}: {n}"
+                for r, n in sorted(reasons.items(), key=lambda item: item[0] or "")
+            )
             text += f"; left out {len(self.left_out)} snow/cloud/shadow patch(es) ({detail})"
         return text
 
@@ -174,8 +193,9 @@ def load_metadata(root: str | Path, keep_snow_cloud: bool = False) -> V2Metadata
         more = read_metadata_parquet(extra)
         twice = next((p.patch_id for p in more if p.patch_id in known), None)
         if twice is not None:
-            raise DataError(twice, f"listed in both {METADATA} and {SNOW_CLOUD_METADATA}",
-                            "duplicate")  # fmt: skip
+            raise DataError(
+                twice, f"listed in both {METADATA} and {SNOW_CLOUD_METADATA}", "duplicate"
+            )
         flagged = {p.patch_id for p in more}
         rows += more
     else:

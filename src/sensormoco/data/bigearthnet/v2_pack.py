@@ -54,8 +54,10 @@ def _pair_arrays(source: V2Source, patch: V2Patch) -> dict[str, np.ndarray]:
     """Every band of ``patch``'s pair (file suffix -> native array), validated."""
     source.require_pair(patch)
     out: dict[str, np.ndarray] = {}
-    for sensor, key, bands in (("s1", patch.s1_name, S1_BANDS),
-                               ("s2", patch.patch_id, BIGEARTHNET_S2_BANDS)):  # fmt: skip
+    for sensor, key, bands in (
+        ("s1", patch.s1_name, S1_BANDS),
+        ("s2", patch.patch_id, BIGEARTHNET_S2_BANDS),
+    ):
         arrays = source.reader.read(key, [FILE_SUFFIX[b] for b in bands])
         for band in bands:
             check_band(source.reader.source(key), band, arrays[FILE_SUFFIX[band]], sensor)
@@ -117,20 +119,31 @@ def pack_bigearthnet(
     writer.writerows(skipped)
     (partial / SKIPPED).write_text(buffer.getvalue(), encoding="utf-8")
     manifest = {
-        "format": FORMAT, "version": FORMAT_VERSION, "sensormoco": __version__,
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "sensormoco": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": {"dataset": "bigearthnet-v2", "kind": source.kind,
-                   "root": str(source.root.resolve()), "keep_snow_cloud": keep_snow_cloud},
-        "count": len(ids), "skipped": len(skipped),
+        "source": {
+            "dataset": "bigearthnet-v2",
+            "kind": source.kind,
+            "root": str(source.root.resolve()),
+            "keep_snow_cloud": keep_snow_cloud,
+        },
+        "count": len(ids),
+        "skipped": len(skipped),
         "left_out_snow_cloud_shadow": len(source.metadata.left_out),
         "arrays": {n: spec.describe(len(ids)) for n, spec in layout.items()},
-    }  # fmt: skip
+    }
     atomic_write_text(partial / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     if out.is_dir():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return V2PackSummary(
-        out, len(ids), len(skipped), len(source.metadata.left_out),
-        sum(f.stat().st_size for f in out.iterdir()), time.perf_counter() - start,
+        out,
+        len(ids),
+        len(skipped),
+        len(source.metadata.left_out),
+        sum(f.stat().st_size for f in out.iterdir()),
+        time.perf_counter() - start,
         skipped[0][1] if skipped else "",
-    )  # fmt: skip
+    )

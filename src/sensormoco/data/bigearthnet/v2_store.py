@@ -45,8 +45,10 @@ _WHERE = {band: (name, i) for name, (_, _, bands) in GROUPS.items() for i, band 
 
 def specs() -> dict[str, ArraySpec]:
     """The arrays of a store, as data/store/format.py describes arrays."""
-    return {name: ArraySpec(name, dtype, (len(bands), side, side), bands)
-            for name, (dtype, side, bands) in GROUPS.items()}  # fmt: skip
+    return {
+        name: ArraySpec(name, dtype, (len(bands), side, side), bands)
+        for name, (dtype, side, bands) in GROUPS.items()
+    }
 
 
 def is_v2_store(path: str | Path) -> bool:
@@ -74,13 +76,20 @@ class StoreReader:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise DataError(file, f"not a {FORMAT} manifest", "format")
         if manifest.get("version") != FORMAT_VERSION:
-            raise DataError(file, f"format version {manifest.get('version')}, this sensormoco "
-                            f"reads version {FORMAT_VERSION}", "format")  # fmt: skip
+            raise DataError(
+                file,
+                f"format version {manifest.get('version')}, this sensormoco "
+                f"reads version {FORMAT_VERSION}",
+                "format",
+            )
         lines = (self.path / IDS).read_text(encoding="utf-8").splitlines()
         pairs = [line.split("\t") for line in lines]
         if any(len(p) != 2 for p in pairs) or len(pairs) != manifest.get("count"):
-            raise DataError(self.path / IDS, f"expected {manifest.get('count')} lines "
-                            "'patch_id<TAB>s1_name'", "format")  # fmt: skip
+            raise DataError(
+                self.path / IDS,
+                f"expected {manifest.get('count')} lines 'patch_id<TAB>s1_name'",
+                "format",
+            )
         self.count = len(pairs)
         self.rows = {name: row for row, pair in enumerate(pairs) for name in pair}
         for spec in specs().values():
@@ -88,12 +97,14 @@ class StoreReader:
             shape, dtype, offset = read_npy_header(array)
             want = (self.count, *spec.row_shape)
             if shape != want or dtype != np.dtype(spec.dtype) or offset != NPY_HEADER_BYTES:
-                raise DataError(array, f"holds {dtype} {shape}, expected {spec.dtype} {want}",
-                                "shape")  # fmt: skip
+                raise DataError(
+                    array, f"holds {dtype} {shape}, expected {spec.dtype} {want}", "shape"
+                )
             size, expected = array.stat().st_size, offset + self.count * spec.row_bytes
             if size != expected:
-                raise DataError(array, f"{size} bytes, expected {expected} (truncated?)",
-                                "truncated")  # fmt: skip
+                raise DataError(
+                    array, f"{size} bytes, expected {expected} (truncated?)", "truncated"
+                )
         self._arrays: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:

@@ -56,8 +56,9 @@ class TreeReader:
         for band in bands:
             path = self.band_file(name, band)
             if not path.is_file():
-                raise DataError(patch_dir(self.root, name), f"no {band} band file ({path.name})",
-                                "missing")  # fmt: skip
+                raise DataError(
+                    patch_dir(self.root, name), f"no {band} band file ({path.name})", "missing"
+                )
             data, info = read_raster(path)
             if info.count != 1:
                 raise DataError(path, f"{info.count} bands, expected 1", "bands")

@@ -27,10 +27,28 @@ from sensormoco.data.sen12ms.layout import (
 from sensormoco.errors import DataError
 
 COLUMNS: tuple[str, ...] = (
-    "patch_id", "season", "scene", "patch", "s1_path", "s2_path", "lc_path", "crs",
-    "left", "bottom", "right", "top", "width", "height", "s1_dtype", "s2_dtype", "lc_dtype",
-    "s1_nonfinite", "status", "kind", "reason",
-)  # fmt: skip
+    "patch_id",
+    "season",
+    "scene",
+    "patch",
+    "s1_path",
+    "s2_path",
+    "lc_path",
+    "crs",
+    "left",
+    "bottom",
+    "right",
+    "top",
+    "width",
+    "height",
+    "s1_dtype",
+    "s2_dtype",
+    "lc_dtype",
+    "s1_nonfinite",
+    "status",
+    "kind",
+    "reason",
+)
 
 
 @dataclass

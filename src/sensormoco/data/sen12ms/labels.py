@@ -41,14 +41,37 @@ IGBP_NAMES: tuple[str, ...] = (
     "Barren", "Water bodies",
 )  # fmt: skip  # code i is IGBP_NAMES[i - 1]
 SIMPLIFIED_NAMES: tuple[str, ...] = (
-    "Forest", "Shrubland", "Savanna", "Grassland", "Wetlands", "Croplands",
-    "Urban / built-up", "Snow / ice", "Barren", "Water",
-)  # fmt: skip
+    "Forest",
+    "Shrubland",
+    "Savanna",
+    "Grassland",
+    "Wetlands",
+    "Croplands",
+    "Urban / built-up",
+    "Snow / ice",
+    "Barren",
+    "Water",
+)
 # IGBP code (1-17) -> simplified code (1-10).
 IGBP_TO_SIMPLIFIED: dict[int, int] = {
-    1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 2, 7: 2, 8: 3, 9: 3, 10: 4,
-    11: 5, 12: 6, 13: 7, 14: 6, 15: 8, 16: 9, 17: 10,
-}  # fmt: skip
+    1: 1,
+    2: 1,
+    3: 1,
+    4: 1,
+    5: 1,
+    6: 2,
+    7: 2,
+    8: 3,
+    9: 3,
+    10: 4,
+    11: 5,
+    12: 6,
+    13: 7,
+    14: 6,
+    15: 8,
+    16: 9,
+    17: 10,
+}
 SCHEMES: dict[str, tuple[str, ...]] = {"igbp17": IGBP_NAMES, "igbp10": SIMPLIFIED_NAMES}
 N_IGBP = len(IGBP_NAMES)
 # Fractions this close are equal for ties and the threshold (see the float note above).

@@ -102,9 +102,9 @@ def load_probability_pickle(
     data = load_restricted_pickle(path)
     if not isinstance(data, dict):
         raise DataError(
-            path, f"expected a dict of S2 file name -> {N_IGBP} fractions, got a "
-            f"{type_name(data)}",
-        )  # fmt: skip
+            path,
+            f"expected a dict of S2 file name -> {N_IGBP} fractions, got a {type_name(data)}",
+        )
     if not data:
         raise DataError(path, "the pickle holds no entries")
     skipped: list[str] = []

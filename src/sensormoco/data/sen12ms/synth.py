@@ -80,11 +80,24 @@ SPECKLE_LOOKS = 5.0  # equivalent number of looks of the gamma speckle
 NAN_PATCH_FRACTION = 0.01  # share of S1 patches given a few NaN pixels, as in real SEN12MS
 # IGBP code -> (LCCS land cover, LCCS land use, LCCS surface hydrology): a fixed plausible table.
 LCCS_FROM_IGBP: dict[int, tuple[int, int, int]] = {
-    1: (11, 10, 10), 2: (12, 10, 10), 3: (13, 10, 10), 4: (14, 10, 10), 5: (15, 10, 10),
-    6: (41, 40, 40), 7: (43, 40, 40), 8: (21, 20, 20), 9: (22, 20, 20), 10: (31, 30, 30),
-    11: (31, 30, 50), 12: (31, 36, 30), 13: (1, 9, 1), 14: (31, 35, 30), 15: (2, 2, 2),
-    16: (1, 1, 1), 17: (3, 3, 3),
-}  # fmt: skip
+    1: (11, 10, 10),
+    2: (12, 10, 10),
+    3: (13, 10, 10),
+    4: (14, 10, 10),
+    5: (15, 10, 10),
+    6: (41, 40, 40),
+    7: (43, 40, 40),
+    8: (21, 20, 20),
+    9: (22, 20, 20),
+    10: (31, 30, 30),
+    11: (31, 30, 50),
+    12: (31, 36, 30),
+    13: (1, 9, 1),
+    14: (31, 35, 30),
+    15: (2, 2, 2),
+    16: (1, 1, 1),
+    17: (3, 3, 3),
+}
 _LC_TABLE = np.array([(c, *LCCS_FROM_IGBP[c]) for c in range(1, N_IGBP + 1)], np.uint16)  # 17 x 4
 
 
@@ -247,9 +260,13 @@ def _scene(plan: ScenePlan, config: SynthConfig, root: Path) -> dict[str, list[f
                 :, row * stride : row * stride + size, col * stride : col * stride + size
             ]
             transform = Affine(
-                PIXEL_M, 0, plan.x0 + col * stride * PIXEL_M,
-                0, -PIXEL_M, plan.y0 - row * stride * PIXEL_M,
-            )  # fmt: skip
+                PIXEL_M,
+                0,
+                plan.x0 + col * stride * PIXEL_M,
+                0,
+                -PIXEL_M,
+                plan.y0 - row * stride * PIXEL_M,
+            )
             haze = rng.uniform(0.0, 200.0) * S2_HAZE_SHAPE[:, None, None]  # 13 x 1 x 1
             s2_patch = s2[window] * rng.uniform(0.9, 1.1) + haze  # 13 x size x size
             s2_patch = np.rint(np.clip(s2_patch, *defaults.S2_CLIP)).astype(np.uint16)
