@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli.parser import Parser, add_input
 from sensormoco.data.sen12ms.index import select
 from sensormoco.data.sen12ms.layout import PatchRecord
 from sensormoco.errors import DataError
@@ -19,18 +20,18 @@ def add_dataset_parser(
     subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
     command: str,
     help_text: str,
-) -> argparse.ArgumentParser:
+) -> Parser:
     """Add ``sensormoco COMMAND`` with its one dataset choice ``sen12ms``; return the latter."""
     parser = subparsers.add_parser(command, help=help_text, description=help_text)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    dataset: argparse.ArgumentParser = datasets.add_parser(
+    dataset: Parser = datasets.add_parser(
         "sen12ms", help=f"{help_text} (SEN12MS)", description=help_text
     )
     return dataset
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
+def add_source_arguments(parser: Parser) -> None:
+    add_input(parser, "SEN12MS root folder")
     parser.add_argument(
         "--index", type=Path, metavar="CSV", help="use this index.csv instead of scanning ROOT"
     )
@@ -44,7 +45,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=defaults.SCAN_WORKERS,
-        help="processes for scanning (default: %(default)s = this process)",
+        help="processes scanning and reading files (default: %(default)s = this process)",
     )
 
 

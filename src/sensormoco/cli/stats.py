@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
 from sensormoco import defaults
+from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
 from sensormoco.data.bands import resolve_bands
 from sensormoco.data.sen12ms.layout import read_s1, read_s2
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         subparsers, "stats", "compute per-band mean and std of a split by streaming"
     )
     add_source_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")
+    add_output(parser, "stats JSON to write", "JSON")
     parser.add_argument(
         "--split",
         choices=("train", "all"),
@@ -69,9 +69,9 @@ def _run(args: argparse.Namespace) -> int:
             yield np.concatenate([s1, s2])  # (C1 + C2) x H x W
 
     norm = stream_statistics(s1_bands + s2_bands, patches())
-    norm.save(args.output)
+    norm.save(args.out)
     if skipped:
         print(f"skipped {len(skipped)} unreadable patch(es); first: {skipped[0]}", file=sys.stderr)
     used = len(records) - len(skipped)
-    print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from sensormoco import defaults
 from sensormoco.evaluation.variants import FeatureNet
+from sensormoco.progress import Progress, track
 
 PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
 LABEL_TYPES: tuple[str, ...] = ("single", "multi")
@@ -83,13 +84,24 @@ def scores(logits: Tensor, label_type: str) -> Tensor:
 
 
 @torch.no_grad()
-def predict(module: nn.Module, x: Tensor, batch_size: int) -> Tensor:
-    """``module`` applied in eval mode over ``x`` in batches: N x ... -> N x ..."""
+def predict(module: nn.Module, x: Tensor, batch_size: int, label: str | None = None) -> Tensor:
+    """``module`` applied in eval mode over ``x`` in batches: N x ... -> N x ...; ``label``:
+    show the progress under this name (in patches)."""
     was_training = module.training
     module.eval()
-    out = torch.cat([module(part) for part in torch.split(x, batch_size)])
+    parts = torch.split(x, batch_size)
+    if label is None:
+        out = torch.cat([module(part) for part in parts])
+    else:
+        with Progress(label, len(x)) as shown:
+            out = torch.cat([_counted(module(part), shown) for part in parts])
     module.train(was_training)
     return out
+
+
+def _counted(batch: Tensor, progress: Progress) -> Tensor:
+    progress.update(len(batch))
+    return batch
 
 
 @dataclass
@@ -117,7 +129,7 @@ def fit(
     criterion = loss_fn(config.label_type)
     net: nn.Module = classifier
     if classifier.frozen:  # a fixed function: compute its features once
-        x_train = predict(classifier.features, x_train, config.batch_size)  # N x F
+        x_train = predict(classifier.features, x_train, config.batch_size, "features")  # N x F
         x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
         net = classifier.head
     params = [p for p in net.parameters() if p.requires_grad]
@@ -130,7 +142,8 @@ def fit(
     )
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     history = []
-    for epoch in range(1, config.epochs + 1):
+    shown = "linear probe" if classifier.frozen else "fine-tuning"
+    for epoch in track(range(1, config.epochs + 1), shown, unit="epochs"):
         net.train()
         order = torch.randperm(len(x_train), generator=generator)  # N
         for idx in torch.split(order, config.batch_size):

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from sensormoco.evaluation.metrics import (
 from sensormoco.evaluation.retrieval import chance_recall, cross_modal_recall
 from sensormoco.evaluation.variants import VARIANTS, Loaded, load_variant, model_input
 from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.training.checkpoint import encoder_metadata
 
 DATASETS = ("sen12ms", "bigearthnet")
 Labelled = LabelledSEN12MS | LabelledBigEarthNet
@@ -174,11 +175,14 @@ def cross_modal_retrieval(
 
 def run_evaluation(
     config: EvalConfig, out: str | Path, progress: Callable[[str], None] = print,
-    data: Labelled | None = None,
+    data: Labelled | None = None, resume: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Run ``config`` and write its files into ``out``; returns the metrics.json content.
-    ``data`` reuses an already loaded dataset (same root and scheme)."""
+    ``data`` reuses an already loaded dataset (same root and scheme). ``resume``: ``out`` may
+    hold an earlier run of the same settings (here every seed runs again)."""
     out = Path(out)
+    if config.encoder is not None:  # config.yaml records the encoder's real backbone
+        config = replace(config, backbone=encoder_metadata(config.encoder)["backbone"])
     start = time.perf_counter()
     if data is None and config.dataset == "bigearthnet":
         data = load_bigearthnet(config.data, config.scheme, config.splits)
@@ -216,7 +220,9 @@ def run_evaluation(
                 row[f"{zeroed}_zeroed"] = _metrics(config, s, target, k)
         if label == "single":
             matrix = confusion_matrix(main.argmax(dim=1), target, k)
-            save_confusion_png(matrix, names, out / f"confusion_seed{seed}.png")
+            title = (f"{config.variant} / {config.protocol} / {config.input}, seed {seed}: "
+                     f"test OA {row['metrics']['oa']:.3f} (N = {len(test.ids)})")  # fmt: skip
+            save_confusion_png(matrix, names, out / f"confusion_seed{seed}.png", title)
             row["confusion"] = matrix.tolist()
         per_seed.append(row)
         m = row["metrics"]
@@ -285,4 +291,6 @@ def summary_line(result: dict[str, Any], keys: Sequence[str] = ("oa", "aa", "mic
     """One line: the first of ``keys`` present, as mean ± std."""
     agg = result["aggregate"]
     key = next((k for k in keys if k in agg), next(iter(agg)))
-    return f"{key} {agg[key]['mean']:.4f} ± {agg[key]['std']:.4f}"
+    std = agg[key]["std"]
+    shown = "n/a (one seed)" if std is None or math.isnan(std) else f"{std:.4f}"
+    return f"{key} {agg[key]['mean']:.4f} ± {shown}"

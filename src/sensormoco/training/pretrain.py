@@ -41,6 +41,7 @@ from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
 from sensormoco.errors import DataError
 from sensormoco.models import MoCo, MoCoOutput, build_encoder
 from sensormoco.models.losses import positive_accuracy
+from sensormoco.runlog import log_to
 from sensormoco.training.checkpoint import (
     AtomicCheckpointIO,
     LastCheckpoint,
@@ -49,9 +50,11 @@ from sensormoco.training.checkpoint import (
 )
 from sensormoco.training.config import PretrainConfig, incompatible_changes
 from sensormoco.training.datamodule import PretrainDataModule, step_seed
+from sensormoco.training.progress_bar import ConsoleProgress
 from sensormoco.training.views import make_views
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+LOG = Path("logs") / "console.log"  # framework messages kept off the console
 ENCODER = "encoder.pt"
 VERSIONED = ("sensormoco", "torch", "lightning", "timm", "kornia", "numpy", "rasterio")
 # Devices whose encoders run channels_last (weights and views). On CPU it was measured faster in
@@ -206,8 +209,10 @@ def make_trainer(
             strategy=c.strategy, precision=c.precision,  # type: ignore[arg-type]
             max_epochs=c.epochs, max_steps=c.max_steps or -1, deterministic=c.deterministic,
             logger=_loggers(out), log_every_n_steps=c.log_every_n_steps,
-            callbacks=[LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps), *callbacks],
+            callbacks=[LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps),
+                       ConsoleProgress(), *callbacks],
             enable_checkpointing=False, plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=False, enable_model_summary=False,
             use_distributed_sampler=False, num_sanity_val_steps=0, default_root_dir=out,
         )  # fmt: skip
     except MisconfigurationException as exc:
@@ -237,6 +242,14 @@ def run_pretrain(
     datamodule.setup("fit")  # data problems surface before anything is written
     config.save(out / "config.yaml")
     module = PretrainModule(config)
+    with log_to(out / LOG):  # Lightning's info lines, tips and warnings: not on the console
+        return _fit(config, out, module, datamodule, callbacks, resume, started)
+
+
+def _fit(config: PretrainConfig, out: Path, module: PretrainModule,
+         datamodule: PretrainDataModule, callbacks: Sequence[Callback], resume: bool,
+         started: float) -> dict[str, Any]:  # fmt: skip
+    checkpoint = out / CHECKPOINT
     trainer = make_trainer(config, out, callbacks)
     for logger in trainer.loggers:
         logger.log_hyperparams(config.to_dict())
