@@ -78,3 +78,18 @@ def test_a_failed_run_leaves_no_half_folder(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         _run(resumed, "new.txt", fail=RuntimeError("boom"), resume=True)
     assert sorted(p.name for p in resumed.iterdir()) == ["old.txt"]
+
+
+def test_the_other_ranks_of_a_launch_write_into_the_leaders_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    with run_folder(out):  # rank 0 holds the folder ...
+        (out / "config.yaml").write_text("x")
+        monkeypatch.setenv("LOCAL_RANK", "1")  # ... while rank 1 starts (Lightning's launcher)
+        check_run_folder(out)
+        with run_folder(out) as same:
+            assert same == out
+        monkeypatch.delenv("LOCAL_RANK")
+        with pytest.raises(DataError, match="in use by process"):
+            _run(out, resume=True)

@@ -51,7 +51,7 @@ class Progress:
         self.done = self.initial = initial
         self.start = time.perf_counter()
         self._shown_at = -1.0
-        self._next_line = 0
+        self._next_line = max(1, (total or 0) // 10)  # the first line at a tenth: a real rate
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.closed = False
 
@@ -87,7 +87,8 @@ class Progress:
                 self._shown_at = now
             return
         step = max(1, (self.total or 0) // 10)
-        due = self.done >= self._next_line or now - self._shown_at >= defaults.PROGRESS_SECONDS
+        since = now - (self.start if self._shown_at < 0 else self._shown_at)
+        due = self.done >= self._next_line or since >= defaults.PROGRESS_SECONDS
         if due and (self.total is None or self.done < self.total):
             self.stream.write(self._status() + "\n")
             self.stream.flush()

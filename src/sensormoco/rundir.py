@@ -19,6 +19,15 @@ from pathlib import Path
 from sensormoco.errors import DataError
 
 LOCK = ".sensormoco.lock"
+# set by torchrun, SLURM and Lightning's own launcher in every process of a distributed run
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK")
+
+
+def is_launch_leader() -> bool:
+    """Whether this process is the one of a (possibly distributed) launch that owns the run
+    folder: global rank zero, or no launcher at all. The other ranks write into the folder the
+    leader claimed, so they neither check nor lock it."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in RANK_VARIABLES)
 
 
 def _alive(pid: int) -> bool:
@@ -53,7 +62,7 @@ def _acquire(folder: Path, flag: str) -> Path:
                 raise DataError(folder, f"in use by process {holder[0]} on {holder[1]} ({lock}); "
                                 f"wait for it, delete the lock if that process is gone, or "
                                 f"choose another {flag}") from None  # fmt: skip
-            if holder is not None and holder[0] != os.getpid() and _alive(holder[0]):
+            if holder is not None and _alive(holder[0]):
                 raise DataError(folder, f"in use by process {holder[0]} ({lock}); wait for it "
                                 f"to finish or choose another {flag}") from None  # fmt: skip
             with suppress(FileNotFoundError):
@@ -79,7 +88,12 @@ def check_run_folder(
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(folder, f"is a file, not a folder; give a new or empty folder as {flag}")
-    if not resume and folder.is_dir() and any(p.name != LOCK for p in folder.iterdir()):
+    if (
+        not resume
+        and is_launch_leader()
+        and folder.is_dir()
+        and any(p.name != LOCK for p in folder.iterdir())
+    ):
         how = "pass --resume to continue it, or choose" if resumes else "choose"
         raise DataError(folder, f"already holds a run; {how} another {flag} (or delete the "
                         "folder)")  # fmt: skip
@@ -114,6 +128,10 @@ def run_folder(
     Without ``resume``, a used folder is refused.
     """
     folder = Path(folder)
+    if not is_launch_leader():
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
     check_run_folder(folder, resume=True, flag=flag)  # a file is refused; use checked below
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     created = missing[-1] if missing else None  # the top folder this run makes

@@ -50,8 +50,8 @@ def test_a_log_file_gets_a_line_every_tenth_and_one_summary() -> None:
     for _ in track(range(100), "scan", stream=stream):
         pass
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 11  # 1, 10, 20, ..., 90 %, then the summary
-    assert re.fullmatch(r"scan:  10% 10/100 patches, [\d.]+ patches/s, ETA \d+ s", lines[1])
+    assert len(lines) == 10  # 10, 20, ..., 90 %, then the summary
+    assert re.fullmatch(r"scan:  10% 10/100 patches, [\d.]+ patches/s, ETA \d+ s", lines[0])
     assert re.fullmatch(r"scan: 100 patches in \d+ s \([\d.]+ patches/s\)", lines[-1])
 
 
@@ -80,7 +80,7 @@ def test_quiet_prints_nothing_and_a_failed_step_no_summary() -> None:
     set_quiet(False)
     with pytest.raises(RuntimeError):
         _fail_at(3, stream)
-    assert stream.getvalue().startswith("labels:  20% 1/5")  # progress was shown
+    assert stream.getvalue().startswith("labels:  20% 1/5")  # shown from the first tenth
     assert not re.search(r"^labels: \d+ patches in", stream.getvalue(), re.MULTILINE)
 
 
