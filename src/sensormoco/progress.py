@@ -70,7 +70,7 @@ class Progress:
         if self.total:
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
             shown = "?" if eta != eta else _duration(eta)
-            return (f"{self.label}: {100 * self.done / self.total:3.0f}% "
+            return (f"{self.label}: {100 * self.done // self.total:3d}% "  # 100 % only when done
                     f"{self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
                     f"ETA {shown}")  # fmt: skip
         return f"{self.label}: {self.done} {self.unit}, {rate:.1f} {self.unit}/s"

@@ -103,7 +103,9 @@ def _demo(args: argparse.Namespace) -> int:
     from sensormoco.experiments.matrix import demo_experiment
     from sensormoco.experiments.runner import run_and_report
 
-    _step(6, "experiment: pre-training and evaluation (about 10 minutes on 2 cores)", start)
+    _step(
+        6, "experiment: pre-training and evaluation (about 10 min on an idle 2-core machine)", start
+    )
     progress = (lambda _: None) if is_quiet() else print
     report = run_and_report(demo_experiment(), out / "experiment", progress, data=str(root))
     _step(7, f"report: {report}", start)

@@ -34,7 +34,7 @@ class HelpFormatter(argparse.HelpFormatter):
         ):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
-        return f"{text} (default: {shown})".replace("%", "%%").replace("%%(", "%(")
+        return f"{text} (default: {str(shown).replace('%', '%%')})"  # text: a format string
 
     def _format_action_invocation(self, action: argparse.Action) -> str:
         old = _deprecated(action)
@@ -173,15 +173,23 @@ def add_output(parser: Parser, text: str, metavar: str, positional: bool = False
         deprecate(action, old, "--out")
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` is not an existing folder (None: it is one)."""
+    if path.is_file():
+        return f"{path} is a file, not a folder"
+    if not path.is_dir():
+        return f"no such folder: {path}"
+    return None
+
+
 def existing_dir(flag: str) -> Any:
     """An argparse type: an existing folder (a file or a missing path is a one-line error)."""
 
     def check(text: str) -> Path:
         path = Path(text)
-        if path.is_file():
-            raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-        if not path.is_dir():
-            raise argparse.ArgumentTypeError(f"no such folder: {text}")
+        problem = folder_problem(path)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return path
 
     check.__name__ = flag

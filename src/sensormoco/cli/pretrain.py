@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sensormoco import defaults
-from sensormoco.cli.parser import deprecate, existing_dir, existing_file
+from sensormoco.cli.parser import deprecate, existing_file, folder_problem
+from sensormoco.errors import DataError
 from sensormoco.rundir import check_run_folder
 
 # The training stack (torch, Lightning) is imported when the command runs, so that the other
@@ -66,7 +67,7 @@ INPUT_FLAGS = {"--ids": existing_file("--ids")}
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "MoCo-v2 pre-training on geo-aligned S1/S2 pairs"
     parser = subparsers.add_parser("pretrain", help=help_text, description=help_text)
-    parser.add_argument("--data", type=existing_dir("--data"), required=True, metavar="ROOT",
+    parser.add_argument("--data", type=Path, required=True, metavar="ROOT",
                         help="SEN12MS root or packed store")  # fmt: skip
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
                         help="run directory (new or empty; or --resume)")  # fmt: skip
@@ -108,6 +109,9 @@ def _run(args: argparse.Namespace) -> int:
     if "subset" in overrides:
         overrides["subset"] = str(overrides["subset"])
     config = load_config(args.config, overrides)
+    problem = folder_problem(args.data)  # after the settings, before the scan
+    if problem:
+        raise DataError("--data", problem, "missing")
     with run_folder(args.out, args.resume, resumable=[str(CHECKPOINT)]):
         s = run_pretrain(config, args.data, args.out, resume=args.resume)
     loss = "n/a" if s["recent_loss"] is None else f"{s['recent_loss']:.4f}"

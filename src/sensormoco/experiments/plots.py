@@ -62,7 +62,7 @@ def loss_curves(logs: Mapping[str, Path], path: Path,
         chance = (chance_top1 or {}).get(name)
         if chance:
             ax.axhline(-math.log(chance), color=line.get_color(), linestyle=":", linewidth=1,
-                       label=f"chance, {name}: ln(1 + {round(1 / chance) - 1})")  # fmt: skip
+                       label=f"  chance: ln(1 + {round(1 / chance) - 1} negatives)")  # fmt: skip
     ax.set_xlabel("step")
     ax.set_ylabel("InfoNCE loss")
     ax.set_title("Pre-training loss")
