@@ -28,6 +28,10 @@ def is_quiet() -> bool:
     return _state["quiet"]
 
 
+def _rate_text(rate: float) -> str:
+    return f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}" if rate >= 1 else f"{rate:.2g}"
+
+
 def _duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     if seconds < 60:
@@ -71,9 +75,9 @@ class Progress:
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
             shown = "?" if eta != eta else _duration(eta)
             return (f"{self.label}: {100 * self.done // self.total:3d}% "  # 100 % only when done
-                    f"{self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
+                    f"{self.done}/{self.total} {self.unit}, {_rate_text(rate)} {self.unit}/s, "
                     f"ETA {shown}")  # fmt: skip
-        return f"{self.label}: {self.done} {self.unit}, {rate:.1f} {self.unit}/s"
+        return f"{self.label}: {self.done} {self.unit}, {_rate_text(rate)} {self.unit}/s"
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -109,7 +113,7 @@ class Progress:
             extra = f"; {summary}" if summary else ""
             self.stream.write(f"{self.label}: {self.done - self.initial} {self.unit} in "
                               f"{_duration(elapsed)} "
-                              f"({self._rate():.1f} {self.unit}/s){extra}\n")  # fmt: skip
+                              f"({_rate_text(self._rate())} {self.unit}/s){extra}\n")  # fmt: skip
         self.stream.flush()
 
 
