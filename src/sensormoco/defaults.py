@@ -103,5 +103,6 @@ RETRIEVAL_KS = (1, 5, 10)  # recall@k of cross-modal retrieval
 MULTI_LABEL_THRESHOLD = 0.5  # sigmoid score above which a class is predicted
 
 # Console progress when stderr is not a terminal: a line every tenth of a step and at least
-# every this many seconds.
+# every PROGRESS_SECONDS, none in a step's first PROGRESS_QUIET_SECONDS (its summary suffices).
 PROGRESS_SECONDS = 60.0
+PROGRESS_QUIET_SECONDS = 5.0

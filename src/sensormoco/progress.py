@@ -90,6 +90,8 @@ class Progress:
                 self.stream.flush()
                 self._shown_at = now
             return
+        if now - self.start < defaults.PROGRESS_QUIET_SECONDS:
+            return  # a short step: its summary line says enough
         step = max(1, (self.total or 0) // 10)
         since = now - (self.start if self._shown_at < 0 else self._shown_at)
         due = self.done >= self._next_line or since >= defaults.PROGRESS_SECONDS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sensormoco import defaults
 from sensormoco.progress import Progress, set_quiet, track
 
 NOISE = re.compile(r"warning|tip\b|deprecat", re.IGNORECASE)
@@ -44,8 +45,12 @@ def test_pretrain_and_evaluate_print_no_framework_noise(synth_root: Path, tmp_pa
     assert (pre / "logs" / "console.log").is_file()  # where Lightning's messages went
 
 
-def test_a_log_file_gets_a_line_every_tenth_and_one_summary() -> None:
+def test_a_log_file_gets_a_line_every_tenth_and_one_summary(monkeypatch) -> None:
     set_quiet(False)
+    stream = io.StringIO()
+    list(track(range(100), "scan", stream=stream))
+    assert len(stream.getvalue().splitlines()) == 1  # a short step: only its summary
+    monkeypatch.setattr(defaults, "PROGRESS_QUIET_SECONDS", 0.0)
     stream = io.StringIO()
     for _ in track(range(100), "scan", stream=stream):
         pass
@@ -72,7 +77,8 @@ def test_a_terminal_bar_is_redrawn_in_place_and_ends_with_the_summary() -> None:
     assert "  33% 1/3 chunks" in text
 
 
-def test_quiet_prints_nothing_and_a_failed_step_no_summary() -> None:
+def test_quiet_prints_nothing_and_a_failed_step_no_summary(monkeypatch) -> None:
+    monkeypatch.setattr(defaults, "PROGRESS_QUIET_SECONDS", 0.0)
     stream = io.StringIO()
     set_quiet(True)
     list(track(range(5), "scan", stream=stream))

@@ -114,8 +114,9 @@ def test_every_argument_is_checked_before_the_first_slow_step(
     encoder = _encoder(tmp_path / "encoder.pt")
     data, out = ["--data", str(synth_root)], ["--out", str(tmp_path / "o")]
     cases = {
-        "no such folder": ["evaluate", "--data", str(tmp_path / "nope"), *out],
-        "is a file, not a folder": ["evaluate", "--data", str(tmp_path / "file"), *out],
+        "nope: no such data directory": ["evaluate", "--data", str(tmp_path / "nope"), *out],
+        "file: is a file, not a data directory": ["evaluate", "--data", str(tmp_path / "file"),
+                                                  *out],
         "is a folder, not a file": ["evaluate", *data, *out, "--encoder", str(tmp_path)],
         "no such file": ["evaluate", *data, *out, "--encoder", str(tmp_path / "x.pt")],
         "truncated or corrupt": ["evaluate", *data, *out, "--encoder", str(tmp_path / "file")],

@@ -78,8 +78,8 @@ FLAGS: dict[str, tuple[str, Any, str, dict[str, Any]]] = {
     "--input": ("input", str, "sensors the classifier sees", {"choices": ("s1", "s2", "s1s2")}),
     "--dataset": ("dataset", str, "sen12ms (ROOT: the tree) or bigearthnet (ROOT: the S1 and S2 "
                   "archives)", {"choices": ("sen12ms", "bigearthnet")}),
-    "--splits": ("splits", existing_dir("--splits"), "BigEarthNet: folder of train.csv, val.csv, "
-                 "test.csv (default: ROOT)", {"metavar": "DIR"}),
+    "--splits": ("splits", existing_dir("--splits", "folder"), "BigEarthNet: folder of "
+                 "train.csv, val.csv, test.csv (default: ROOT)", {"metavar": "DIR"}),
     "--label-type": ("label_type", str, "single or multi (default: single on SEN12MS, multi on "
                      "BigEarthNet)", {"choices": ("single", "multi")}),
     "--scheme": ("scheme", str, f"classes (default: {defaults.LABEL_SCHEME} on SEN12MS, 19 on "

@@ -173,21 +173,21 @@ def add_output(parser: Parser, text: str, metavar: str, positional: bool = False
         deprecate(action, old, "--out")
 
 
-def folder_problem(path: Path) -> str | None:
+def folder_problem(path: Path, what: str = "data directory") -> str | None:
     """Why ``path`` is not an existing folder (None: it is one)."""
     if path.is_file():
-        return f"{path} is a file, not a folder"
+        return f"{path}: is a file, not a {what}"
     if not path.is_dir():
-        return f"no such folder: {path}"
+        return f"{path}: no such {what}"
     return None
 
 
-def existing_dir(flag: str) -> Any:
+def existing_dir(flag: str, what: str = "data directory") -> Any:
     """An argparse type: an existing folder (a file or a missing path is a one-line error)."""
 
     def check(text: str) -> Path:
         path = Path(text)
-        problem = folder_problem(path)
+        problem = folder_problem(path, what)
         if problem:
             raise argparse.ArgumentTypeError(problem)
         return path

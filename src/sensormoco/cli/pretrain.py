@@ -13,7 +13,6 @@ from typing import Any
 
 from sensormoco import defaults
 from sensormoco.cli.parser import deprecate, existing_file, folder_problem
-from sensormoco.errors import DataError
 from sensormoco.rundir import check_run_folder
 
 # The training stack (torch, Lightning) is imported when the command runs, so that the other
@@ -111,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     problem = folder_problem(args.data)  # after the settings, before the scan
     if problem:
-        raise DataError("--data", problem, "missing")
+        raise ValueError(problem)
     with run_folder(args.out, args.resume, resumable=[str(CHECKPOINT)]):
         s = run_pretrain(config, args.data, args.out, resume=args.resume)
     loss = "n/a" if s["recent_loss"] is None else f"{s['recent_loss']:.4f}"
