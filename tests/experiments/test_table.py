@@ -28,7 +28,7 @@ def test_rows_carry_every_metric_as_numbers_with_seed_counts() -> None:
     rows = study_rows(exp, results, majority)
     assert rows[0].label == MAJORITY
     text = markdown(rows, "oa")
-    assert "| majority class (train) | 0.340 ± n/a | 0.340 ± n/a | 0.340 ± n/a | - |" in text
+    assert "| majority class (test) | 0.340 ± n/a | 0.340 ± n/a | 0.340 ± n/a | - |" in text
     assert "| random init, linear (1024) | n/a | n/a | 0.500 ± 0.010 | 3 |" in text
     assert "| sensor-pairs (finetune, 1024) | n/a | n/a | 0.500 ± n/a | 1 |" in text
     assert "supervised, fine-tuned (1024)" in text

@@ -171,8 +171,8 @@ def write_report(exp: Experiment, results: dict[str, Any], out: str | Path,
         "# Experiment report", "",
         f"Test {metric} (mean ± std over seeds {seeds}; *seeds*: how many each cell ran); "
         f"{exp.label_type}-label, {exp.scheme}. Test = official hold-out scenes; the epoch of "
-        f"each run is chosen on validation. *{MAJORITY}*: always answering the training set's "
-        "most frequent class, the level a result must beat.",
+        f"each run is chosen on validation. *{MAJORITY}*: always answering the test set's most "
+        "frequent class, the best constant answer: the level a result must beat.",
         "", markdown(rows, metric), "[table.csv](table.csv) (every metric: mean, std, n)", "",
         f"## All metrics (input {input_})", "", markdown_metrics(rows, input_, metrics), "",
     ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The study's table: one row per baseline and pre-training run x protocol, one column per input,
 every metric of the label type as mean, std and seed count; plus the majority-class row (the
-score of always answering the training set's most frequent class, which a result must beat).
+score of always answering the test set's most frequent class: the best any constant answer
+gets, which a result must beat).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ MAIN_METRIC = {"single": "oa", "multi": "micro_f1"}
 METRICS = {"single": ("oa", "aa", "macro_f1", "kappa"),
            "multi": ("micro_map", "macro_map", "micro_f1", "macro_f1")}  # fmt: skip
 INPUTS = ("s1", "s2", "s1s2")
-MAJORITY = "majority class (train)"
+MAJORITY = "majority class (test)"
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,19 @@ def _value(results: dict[str, Any], cell: EvalCell, metric: str) -> Value | None
 
 
 def majority_metrics(data: LabelledSEN12MS, label_type: str) -> dict[str, float]:
-    """Test metrics of the constant answer: the train split's most frequent class (single), or
-    each class's train frequency as its score (multi)."""
+    """Test metrics of the best constant answer: the test set's most frequent class (single),
+    or each class's test frequency as its score (multi)."""
     k = len(data.class_names)
     test = data.test_ids
     if label_type == "single":
-        counts = torch.bincount(torch.tensor([data.single[p] for p in data.split.train]), None, k)
-        scores = torch.zeros(len(test), k)  # M x K
-        scores[:, int(counts.argmax())] = 1.0
         target = torch.tensor([data.single[p] for p in test])  # M
+        scores = torch.zeros(len(test), k)  # M x K
+        scores[:, int(torch.bincount(target, minlength=k).argmax())] = 1.0
         return single_label_metrics(scores, target, k)
-    multi = torch.zeros(len(data.split.train), k)  # N x K
-    for row, pid in enumerate(data.split.train):
-        multi[row, list(data.multi[pid])] = 1.0
-    target = torch.zeros(len(test), k)  # M x K
+    multi = torch.zeros(len(test), k)  # M x K
     for row, pid in enumerate(test):
-        target[row, list(data.multi[pid])] = 1.0
-    return multi_label_metrics(multi.mean(dim=0).expand(len(test), k), target)
+        multi[row, list(data.multi[pid])] = 1.0
+    return multi_label_metrics(multi.mean(dim=0).expand(len(test), k), multi)
 
 
 def study_rows(exp: Experiment, results: dict[str, Any],
