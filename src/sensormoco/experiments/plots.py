@@ -96,7 +96,8 @@ def retrieval_bars(recalls: Mapping[str, Mapping[str, float]], path: Path,
     ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2, [_direction(k) for k in keys],
                   rotation=30, ha="right", fontsize=8)  # fmt: skip
     ax.set_ylabel("recall (share of queries)")
-    ax.set_ylim(0, 1)
+    highest = max(v for values in recalls.values() for v in values.values())
+    ax.set_ylim(0, min(1.0, 1.15 * highest))  # small recalls stay readable
     where = "" if n is None else f", N = {n} test pairs"
     ax.set_title(f"Cross-modal retrieval (query sensor -> gallery sensor{where})")
     _legend_outside(ax)
