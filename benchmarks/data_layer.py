@@ -1,7 +1,7 @@
 """Data-layer benchmark: index, labels and subset times on a large synthetic SEN12MS tree, and
 the subset algorithm on 180,662 footprints (the size of SEN12MS).
 
-    python benchmarks/data_layer.py [--scenes 64] [--grid 8] [--size 64] [--repeats 3]
+    python -m benchmarks.data_layer [--scenes 64] [--grid 8] [--size 64] [--repeats 3]
 
 Prints a table of medians over repeats (seconds and patches/s). The tree is written once into a
 temporary folder (or --root, reused when it exists).

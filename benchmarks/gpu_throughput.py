@@ -1,12 +1,12 @@
 """GPU pre-training throughput: sensormoco's Lightning pipeline at the paper's scale, and the
 bare model on the same device.
 
-    python benchmarks/gpu_throughput.py [--accelerator cuda] [--backbone resnet50] [--size 224]
+    python -m benchmarks.gpu_throughput [--accelerator cuda] [--backbone resnet50] [--size 224]
         [--patch 256] [--batch 64] [--steps 30] [--warmup 10] [--repeats 3] [--workers N]
         [--precision bf16-mixed] [--root DIR]
 
     # smoke test on a CPU (tiny; the figures mean nothing):
-    python benchmarks/gpu_throughput.py --accelerator cpu --backbone resnet18 --size 64 \\
+    python -m benchmarks.gpu_throughput --accelerator cpu --backbone resnet18 --size 64 \\
         --patch 64 --batch 16 --steps 5 --warmup 2 --repeats 1 --workers 0
 
 Data: a synthetic SEN12MS tree of ``--patch`` px patches (256 by default, the real SEN12MS patch
@@ -50,12 +50,12 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.step_timing import StepTimes, bare_model_steps, timed_pretrain
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import PretrainConfig, load_config
-from sensormoco.training.step_timing import StepTimes, bare_model_steps, timed_pretrain
 
 SEN12MS_PAIRS = 180_662
 GRID = 8  # patches per scene side of the synthetic tree

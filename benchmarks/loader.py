@@ -6,9 +6,12 @@
 1. Throughput: a synthetic tree of 128 px patches is packed into a store; a DataLoader
    (batch 32, random order) over each reads pairs at 0, 1 and 2 workers. A pair is one
    location's two views of s1s2 at 128 px as pre-training's loader delivers them: s1
-   (VV, VH) and s2 (10 land bands), preprocessed and normalised (the crops and augmentations
-   of the modes run on batches, on the device). pairs/s counts the batches after the first
-   (worker start-up excluded); medians of --repeats runs; ratios within this run.
+   (VV, VH) and s2 (10 land bands), preprocessed, crossing from the workers raw (S2 int16,
+   S1 float32 dB) and standardised in the main process (``standardize``; on a GPU the
+   datamodule does it on the device); the crops and augmentations of the modes run on
+   batches, on the device. The "float32" column is the former path (samples standardised
+   in the workers). pairs/s counts the batches after the first (worker start-up excluded);
+   medians of --repeats runs; ratios within this run.
 2. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
    batches in random order) from a --rss-small store (a synthetic tree of --rss-size px
    patches) and a --rss-large one (that tree's files repeated under other scene numbers, as
@@ -35,17 +38,23 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
+from sensormoco.data.bands import SEN12MS_NORMALIZATION
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
-from sensormoco.data.store.dataset import open_patches
+from sensormoco.data.sources import open_patches, standardize
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 
 
-def pairs_per_second(source: Path, workers: int, samples: int, batch: int, seed: int) -> float:
-    """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on."""
-    dataset = open_patches(source).dataset
+def pairs_per_second(
+    source: Path, workers: int, samples: int, batch: int, seed: int, raw: bool = True
+) -> float:
+    """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on;
+    ``raw``: as pre-training loads them (raw from the workers, standardised here)."""
+    dataset = open_patches(source, raw=raw).dataset
+    norms = (SEN12MS_NORMALIZATION.select(dataset.s1_bands),
+             SEN12MS_NORMALIZATION.select(dataset.s2_bands))  # fmt: skip
     sampler = RandomSampler(
         dataset,
         replacement=True,
@@ -57,6 +66,8 @@ def pairs_per_second(source: Path, workers: int, samples: int, batch: int, seed:
     next(iterator)
     start, count = time.perf_counter(), 0
     for item in iterator:
+        if raw:
+            item = standardize(item, *norms)
         count += len(item["index"])
     return count / (time.perf_counter() - start)
 
@@ -81,19 +92,27 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         f"\n{len(open_patches(store).ids)} patches of {args.size} px; {packed}; batch "
         f"{args.batch}; medians of {args.repeats} runs\n"
     )
-    print("| loader workers | tree pairs/s | store pairs/s | store / tree |")
-    print("|---:|---:|---:|---:|")
-    for workers in (0, 1, 2):
+    print(
+        "| loader workers | tree pairs/s | store pairs/s | store / tree | "
+        "store / store at 0 workers | store float32 pairs/s (former) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    cases = {"tree": (tree, args.tree_samples, True), "store": (store, args.store_samples, True),
+             "float32": (store, args.store_samples, False)}  # fmt: skip
+    first = 0.0
+    for workers in args.workers:
         rates = {}
-        for source, samples in ((tree, args.tree_samples), (store, args.store_samples)):
+        for name, (source, samples, raw) in cases.items():
             runs = [
-                pairs_per_second(source, workers, samples, args.batch, seed)
+                pairs_per_second(source, workers, samples, args.batch, seed, raw)
                 for seed in range(args.repeats)
             ]
-            rates[source] = statistics.median(runs)
+            rates[name] = statistics.median(runs)
+        first = first or rates["store"]
         print(
-            f"| {workers} | {rates[tree]:,.0f} | {rates[store]:,.0f} | "
-            f"{rates[store] / rates[tree]:.1f}x |",
+            f"| {workers} | {rates['tree']:,.0f} | {rates['store']:,.0f} | "
+            f"{rates['store'] / rates['tree']:.1f}x | {rates['store'] / first:.2f}x | "
+            f"{rates['float32']:,.0f} |",
             flush=True,
         )
 
@@ -192,6 +211,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
+                        help="loader workers, a row each (first: the baseline)")  # fmt: skip
     parser.add_argument("--tree-samples", type=int, default=480, help="pairs per tree run")
     parser.add_argument("--store-samples", type=int, default=6400, help="pairs per store run")
     parser.add_argument("--rss-small", type=int, default=2000)

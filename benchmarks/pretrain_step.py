@@ -1,6 +1,6 @@
 """Pre-training step throughput on CPU: the bare model, sensormoco's pipeline, torchgeo's MoCo.
 
-    python benchmarks/pretrain_step.py [--backbone resnet18] [--size 128] [--batch 16]
+    python -m benchmarks.pretrain_step [--backbone resnet18] [--size 128] [--batch 16]
         [--steps 20] [--warmup 5] [--repeats 3] [--workers 0] [--torchgeo-workers 0 1]
         [--augment auto] [--scenes 16] [--grid 8] [--root DIR] [--skip-torchgeo] [--threads N]
 
@@ -61,14 +61,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from benchmarks.step_timing import StepTimer, StepTimes, bare_model_steps, timed_pretrain
 from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import PretrainConfig, load_config
+from sensormoco.training.datamodule import loader_workers
 from sensormoco.training.pretrain import PretrainModule
-from sensormoco.training.step_timing import StepTimer, StepTimes, bare_model_steps, timed_pretrain
 
 PRECISIONS = {"fp32": "32", "bf16": "bf16-mixed"}  # label -> Lightning precision
 # sensormoco's pipeline with views only cropped (mode sensor-pairs): data path and loop alone
@@ -121,9 +122,10 @@ def torchgeo_run(config: PretrainConfig, tree: Path, steps: int, warmup: int) ->
 
     L.seed_everything(config.seed, verbose=False)
     dataset = SEN12MS(tree, "train", TORCHGEO_BANDS, torchgeo_scale, checksum=False)
+    workers = loader_workers(config.num_workers)
     loader = DataLoader(
         dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-        num_workers=config.num_workers, persistent_workers=config.num_workers > 0,
+        num_workers=workers, persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(config.seed),
     )  # fmt: skip
     width = PretrainModule(config).moco.encoder_q.backbone.num_features

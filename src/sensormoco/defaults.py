@@ -68,7 +68,7 @@ MOCO_DIM = 128  # projection output dimension
 MOCO_QUEUE_SIZE = 65536  # K, negative keys
 MOCO_KEY_MOMENTUM = 0.999  # m, key-encoder momentum
 MOCO_TEMPERATURE = 0.2  # T
-MOCO_BN_SPLITS = 1  # BN sub-batches per process (1: plain BN)
+MOCO_BN_SPLITS = 2  # BN sub-batches per process; >= 2 on one process (no BN leak, see MoCo)
 
 # Pre-training (DESIGN §3; the `paper` preset spells these out). batch size is per process:
 # the global batch is PRETRAIN_BATCH_SIZE x devices x nodes, and the queue must be a multiple.
@@ -81,10 +81,13 @@ PRETRAIN_LR = 0.03
 PRETRAIN_SCHEDULE = "cosine"  # learning-rate schedule over all steps, stepped per step
 PRETRAIN_SGD_MOMENTUM = 0.9
 PRETRAIN_WEIGHT_DECAY = 1e-4
-PRETRAIN_WORKERS = 4  # data-loading processes per training process
+# Data-loading processes per training process; None: the machine's cores (its CPU affinity)
+# shared by the training processes on it, less one for each main process, at least 1.
+PRETRAIN_WORKERS: int | None = None
 PRETRAIN_PRECISION = "32"
 PRETRAIN_LOG_EVERY = 10  # steps between logged rows
 PRETRAIN_SUMMARY_STEPS = 20  # summary.json also reports loss and pos_acc averaged over these
+PRETRAIN_DIAGNOSTICS_EVERY = 50  # steps between modality-gap diagnostics (0: none)
 PRETRAIN_CHECKPOINT_EVERY = 500  # steps between writes of checkpoints/last.ckpt (and at the end)
 
 # Transfer evaluation (DESIGN §3 "Transfer evaluation").

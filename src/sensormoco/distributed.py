@@ -5,8 +5,8 @@ Shuffle-BN (MoCo §3.3): keys are computed on a batch shuffled across ranks, so 
 statistics a key sees come from a different set of samples than its query's, and the model
 cannot cheat through them. On one process :func:`batch_shuffle` is a local permutation only:
 batch statistics are permutation-invariant, so it does not by itself change what BN sees (it
-keeps one code path). To decouple statistics on one process, compute BN over sub-batches
-(``MoCo(bn_splits=...)``).
+keeps one code path); :class:`~sensormoco.models.moco.MoCo` does not call it there, and instead
+normalises keys over other sub-batches than their queries (``bn_splits``).
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ def test_every_command_spells_a_concept_the_same_way() -> None:
     # and no flag means two things: --workers is always file-reading processes
     assert seen["--workers"] == {"workers"}
     assert seen["--data"] == {"data"}
+    assert seen["--encoder"] == {"encoder"}  # an encoder file; pretrain's kind is --encoder-kind
+    assert "--encoder" not in _flags(_commands()["pretrain"])
     for old in ("--output", "--subset"):
         assert old not in seen
 
@@ -73,7 +75,8 @@ def test_help_shows_the_defaults() -> None:
                   "(default: 30)", "(default: resnet50)"):  # fmt: skip
         assert shown in text
     assert "4096" not in text  # the budget's help states its real range
-    assert "(default: 4)" in " ".join(_commands()["pretrain"].format_help().split())
+    pretrain_help = " ".join(_commands()["pretrain"].format_help().split())
+    assert "(default: its cores less one)" in pretrain_help
 
 
 def test_evaluate_flags_are_its_config_fields_with_their_defaults() -> None:

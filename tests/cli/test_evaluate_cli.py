@@ -106,7 +106,7 @@ def test_every_argument_is_checked_before_the_first_slow_step(
 
     monkeypatch.setattr(run_module, "load_sen12ms", slow)
     monkeypatch.setattr("sensormoco.training.pretrain.PretrainDataModule", slow)
-    monkeypatch.setattr("sensormoco.cli.sources.select", slow)
+    monkeypatch.setattr("sensormoco.cli.sources.open_source", slow)
     (tmp_path / "file").write_text("x")
     used = tmp_path / "used"
     used.mkdir()

@@ -46,3 +46,14 @@ def test_band_mean_grayscale() -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="unknown augmentation preset 'hue'"):
         Augmentation("hue", 32)
+
+
+def test_band_mean_grayscale_is_per_sensor() -> None:
+    """With sensor groups, each sensor's bands take the mean over that sensor's bands only."""
+    x = torch.randn(3, 12, 8, 8)
+    x[0, 10:] = 0  # S1 absent in row 0
+    groups = (tuple(range(10)), (10, 11))
+    y = BandMeanGrayscale(p=1.0)(x, groups=groups)
+    torch.testing.assert_close(y[:, :10], x[:, :10].mean(dim=1, keepdim=True).expand(3, 10, 8, 8))
+    torch.testing.assert_close(y[:, 10:], x[:, 10:].mean(dim=1, keepdim=True).expand(3, 2, 8, 8))
+    assert torch.count_nonzero(y[0, 10:]) == 0

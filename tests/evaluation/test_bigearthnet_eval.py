@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils.data import DataLoader
 
 from sensormoco.cli.main import main
 from sensormoco.errors import DataError
@@ -31,10 +33,11 @@ def splits(tmp_path: Path) -> Path:
 def test_loads_the_official_split_of_the_real_pairs(ben: tuple[Path, Path], splits: Path):
     data = load_bigearthnet(ben[0].parent, "19", splits)
     assert [len(data.parts[p]) for p in ("train", "val", "test")] == [3, 1, 2]
-    test = data.tensors(data.test_ids)
-    assert tuple(test.s1.shape) == (2, 2, 120, 120)
-    assert tuple(test.s2.shape) == (2, 10, 120, 120)
-    assert tuple(test.multi.shape) == (2, 19)
+    test = next(iter(DataLoader(data.samples(data.test_ids, "multi"), batch_size=2)))
+    assert tuple(test["s1"].shape) == (2, 2, 120, 120)
+    assert tuple(test["s2"].shape) == (2, 10, 120, 120)
+    assert tuple(test["target"].shape) == (2, 19)
+    assert torch.equal(test["target"], data.targets(data.test_ids, "multi"))
     assert data.budget(4, 0) == ([a for a, _ in S2[:3]], [S2[3][0]])
 
 

@@ -95,3 +95,23 @@ def test_recall_rejects_bad_inputs(
 ) -> None:
     with pytest.raises(ValueError, match=match):
         recall_at_k(queries, gallery, ks)
+
+
+def test_blocked_recall_equals_the_dense_matrix() -> None:
+    """Recall@k in query blocks of any size equals the one computed from the full N x N
+    similarity matrix, ties (duplicated gallery rows) included."""
+    generator = torch.Generator().manual_seed(7)
+    queries = torch.randn(40, 6, generator=generator)
+    gallery = queries + 0.5 * torch.randn(40, 6, generator=generator)
+    gallery[10:20] = gallery[0]  # ten identical gallery items: tied similarities
+    q = torch.nn.functional.normalize(queries, dim=1)
+    g = torch.nn.functional.normalize(gallery, dim=1)
+    dense = q @ g.T  # N x N, the reference only
+    ranks = (dense >= dense.diagonal().unsqueeze(1)).sum(dim=1)  # N
+    expected = {f"r@{k}": float((ranks <= k).double().mean()) for k in (1, 5, 10)}
+    for chunk in (1, 3, 16, 40, 1000):
+        assert recall_at_k(queries, gallery, (1, 5, 10), chunk_rows=chunk) == expected
+    both = cross_modal_recall(queries, gallery, (1, 5, 10), chunk_rows=3)
+    assert {k[len("s1_to_s2_") :]: v for k, v in both.items() if k.startswith("s1_to_s2_")} == (
+        expected
+    )

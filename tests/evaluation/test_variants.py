@@ -55,6 +55,21 @@ def test_moco_1x1_rnd_reinitialises_exactly_the_adapter(tmp_path: Path) -> None:
     assert not _same(kept, fresh, "adapter.")
 
 
+def test_moco_1x1_rnd_adapter_is_trainable_after_a_frozen_adapter_pretraining(
+    tmp_path: Path,
+) -> None:
+    """A re-initialised adapter has nothing to keep frozen: it must learn while fine-tuning."""
+    encoder = build_encoder(FUSION_BANDS, "resnet18", "1x1", 16, adapter_trainable=False)
+    path = tmp_path / "frozen.pt"
+    export_encoder(encoder, path, META)
+    kept = load_variant("moco-1x1", "s1s2", "resnet18", path).features.adapter
+    assert getattr(kept, "trainable", None) is False
+    adapter = load_variant("moco-1x1-rnd", "s1s2", "resnet18", path).features.adapter
+    assert getattr(adapter, "trainable", None) is True
+    assert all(p.requires_grad for p in adapter.parameters())
+    assert adapter.train().training
+
+
 def test_supervised_variants_start_from_seeded_random_weights() -> None:
     a = load_variant("supervised", "s2", "resnet18", seed=3).features.state_dict()
     b = load_variant("supervised", "s2", "resnet18", seed=3).features.state_dict()

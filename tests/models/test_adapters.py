@@ -38,15 +38,37 @@ def test_adapter_output_shapes(n_bands: int, kind: str, width: int | None) -> No
         adapter(torch.randn(4, n_bands + 1, 8, 8))
 
 
-def test_one_by_one_sums_its_per_sensor_projections() -> None:
+def test_one_by_one_averages_its_per_sensor_projections() -> None:
     adapter, _ = build_adapter("1x1", FUSION_BANDS)
     assert isinstance(adapter, OneByOneAdapter)
     assert set(adapter.projections) == {"s2", "s1"}
     x = torch.randn(4, 12, 8, 8)
-    expected = adapter.projections["s2"](x[:, :10]) + adapter.projections["s1"](x[:, 10:])
+    expected = (adapter.projections["s2"](x[:, :10]) + adapter.projections["s1"](x[:, 10:])) / 2
     torch.testing.assert_close(adapter(x), expected)
     single = OneByOneAdapter(S1_BANDS)
     assert set(single.projections) == {"s1"}
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_one_by_one_computes_each_sensor_on_its_present_rows_only(training: bool) -> None:
+    """Rows 0-3 hold both sensors, rows 4-7 S2 only, rows 8-11 S1 only (absent: exact zeros).
+    Each branch (and its batch norm) sees only its sensor's rows, and the output is the mean
+    over the present sensors, so its scale does not depend on how many are present."""
+    torch.manual_seed(0)
+    adapter = OneByOneAdapter(FUSION_BANDS).train(training)
+    x = torch.randn(12, 12, 8, 8)
+    x[4:8, 10:] = 0
+    x[8:, :10] = 0
+    out = adapter(x)
+    s2 = adapter.projections["s2"](x[:8, :10])  # rows 0-7
+    s1 = adapter.projections["s1"](torch.cat([x[:4, 10:], x[8:, 10:]]))  # rows 0-3, 8-11
+    torch.testing.assert_close(out[:4], (s2[:4] + s1[:4]) / 2)
+    torch.testing.assert_close(out[4:8], s2[4:])
+    torch.testing.assert_close(out[8:], s1[4:])
+    # a row with no sensor at all gives zeros, and does not move the others
+    blank = adapter(torch.cat([x, torch.zeros(2, 12, 8, 8)]))
+    assert torch.count_nonzero(blank[12:]) == 0
+    torch.testing.assert_close(blank[:12], out)
 
 
 def test_frozen_one_by_one_has_no_grad_and_stays_in_eval() -> None:

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sensormoco import defaults
 from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
 from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.models.moco import MoCo, build_encoder
+from tests.models.tiny import tiny_encoder
 
 BAND_SETS = {2: S1_BANDS, 10: S2_LAND_BANDS, 12: FUSION_BANDS, 13: S2_BANDS}
 
@@ -166,3 +170,54 @@ def test_encoder_features_and_checks() -> None:
     assert encoder.head.mlp[0].in_features == 512  # hidden width = feature width
     with pytest.raises(ValueError, match="x_q and x_k batch sizes differ"):
         MoCo(encoder, queue_size=8)(x, x[:1])
+
+
+def _sub_batches(moco: MoCo, x_q: Tensor, x_k: Tensor) -> tuple[list[set[int]], list[set[int]]]:
+    """Per row j, the rows whose query (and whose key) changes when row j's query (key) input
+    changes: in train mode exactly the rows normalised with j by batch norm. Each forward runs
+    on a copy of ``moco`` with the same seed, so queue, weights and random draws are equal."""
+
+    def run(xq: Tensor, xk: Tensor) -> tuple[Tensor, Tensor]:
+        torch.manual_seed(11)
+        out = copy.deepcopy(moco)(xq, xk)
+        return out.logits[:, 1:], out.keys  # l_neg = q . queue / T: moves exactly with q
+
+    base_q, base_k = run(x_q, x_k)
+    q_sets, k_sets = [], []
+    for j in range(x_q.shape[0]):
+        xq, xk = x_q.clone(), x_k.clone()
+        xq[j] *= 1.5  # zeros (an absent sensor) stay zeros
+        xk[j] *= 1.5
+        q, _ = run(xq, x_k)
+        _, k = run(x_q, xk)
+        q_sets.append({i for i in range(len(q)) if not torch.allclose(q[i], base_q[i])})
+        k_sets.append({i for i in range(len(k)) if not torch.allclose(k[i], base_k[i])})
+    return q_sets, k_sets
+
+
+def test_on_one_process_a_query_and_its_key_normalise_over_different_samples() -> None:
+    """MoCo §3.3 on one process, with the default settings: the samples a query's batch norm
+    sees are not those its key's sees, and S1-only and S2-only rows are balanced in each
+    sub-batch (sensor pairs: row i's query is S2 and its key S1, or the reverse)."""
+    n = 8
+    torch.manual_seed(0)
+    moco = MoCo(
+        tiny_encoder(),
+        queue_size=32,
+        momentum=1.0,  # momentum 1: f_k stays put
+        bn_splits=defaults.MOCO_BN_SPLITS,
+    )
+    torch.manual_seed(12)
+    s2_query = torch.tensor([True, False] * (n // 2))[torch.randperm(n)]  # N
+    optical = torch.randn(n, 12, 16, 16) * torch.tensor([1.0] * 10 + [0.0] * 2).view(1, 12, 1, 1)
+    radar = torch.randn(n, 12, 16, 16) * torch.tensor([0.0] * 10 + [1.0] * 2).view(1, 12, 1, 1)
+    x_q = torch.where(s2_query.view(-1, 1, 1, 1), optical, radar)
+    x_k = torch.where(s2_query.view(-1, 1, 1, 1), radar, optical)
+    q_sets, k_sets = _sub_batches(moco, x_q, x_k)
+    for i in range(n):
+        assert i in q_sets[i]
+        assert i in k_sets[i]
+        assert q_sets[i] != k_sets[i], f"row {i}: query and key normalised over the same rows"
+        assert len(q_sets[i] & k_sets[i]) <= len(q_sets[i]) // 2
+        for members in (q_sets[i], k_sets[i]):
+            assert sum(bool(s2_query[j]) for j in members) * 2 == len(members)  # balanced

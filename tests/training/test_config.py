@@ -53,6 +53,15 @@ def test_auto_negatives_are_cross_sensor_for_sensor_pairs_only() -> None:
         load_config(None, {"mode": "sensor-pairs", "batch_size": 32, "queue_size": 96})
 
 
+def test_fusion_optional_takes_cross_sensor_negatives_in_three_segments() -> None:
+    c = load_config("cpu-small", {"mode": "fusion-optional", "negatives": "cross-sensor",
+                                  "batch_size": 16, "queue_size": 96})  # fmt: skip
+    assert c.queue_groups == 3
+    assert load_config("cpu-small", {"mode": "fusion-optional"}).negatives == "shared"
+    with pytest.raises(ValueError, match=r"x 3 queue segments \(cross-sensor\)"):
+        load_config("cpu-small", {"mode": "fusion-optional", "negatives": "cross-sensor"})
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_files_equal_the_presets_loaded_by_name(name: str) -> None:
     by_file = load_config(CONFIGS / f"{name}.yaml", {"mode": "fusion-partial"})
@@ -137,3 +146,20 @@ def test_a_checkpoint_from_before_negatives_existed_ran_a_shared_queue() -> None
     now = load_config("cpu-small", {"mode": "sensor-pairs"})
     assert incompatible_changes(saved, now) == ["negatives: 'shared' -> 'cross-sensor'"]
     assert incompatible_changes(saved, old_pairs) == []  # --negatives shared resumes it
+
+
+def test_one_process_refuses_batch_norm_shared_by_a_query_and_its_key() -> None:
+    """With one process, keys must be normalised over other sub-batches than their queries
+    (shuffle-BN emulation, bn_splits >= 2); the presets and the defaults do so."""
+    for name in PRESETS:
+        c = load_config(name, {"mode": "sensor-pairs"})
+        assert c.shuffle_bn
+        assert c.bn_splits >= 2
+    assert load_config(None, {"mode": "sensor-pairs"}).bn_splits >= 2
+    for leak in ({"bn_splits": 1}, {"shuffle_bn": False}):
+        with pytest.raises(ValueError, match="batch-norm statistics"):
+            load_config("cpu-small", {"mode": "sensor-pairs", **leak})
+    # several processes: keys are shuffled across ranks (MoCo's shuffle-BN)
+    ddp = load_config("cpu-small", {"mode": "sensor-pairs", "bn_splits": 1, "devices": 2,
+                                    "queue_size": 128})  # fmt: skip
+    assert ddp.bn_splits == 1

@@ -104,3 +104,51 @@ def test_invalid_combinations_are_refused() -> None:
         make_views(_batch(), "fusion-all", Augmentation("none", SIZE))
     with pytest.raises(ValueError, match="input 's1' applies to augment"):
         make_views(_batch(), "fusion-all", Augmentation("aug1", SIZE), input_="s1")
+
+
+AUGMENTED_MODES = ["sensor-pairs-augment", "fusion-all", "fusion-partial", "fusion-optional"]
+
+
+@pytest.mark.parametrize("preset", ["paper", "aug1", "aug2", "aug3"])
+@pytest.mark.parametrize("mode", AUGMENTED_MODES)
+@pytest.mark.parametrize("absent", ["s1", "s2"])
+def test_an_absent_sensor_stays_exactly_zero_through_every_preset(
+    mode: str, preset: str, absent: str
+) -> None:
+    """Brightness, contrast, blur and grayscale must not write into a sensor's zero slots."""
+    torch.manual_seed(4)
+    batch = {"s2": torch.randn(N, 10, 24, 24) + 3, "s1": torch.randn(N, 2, 24, 24) - 3}
+    batch[absent] = torch.zeros_like(batch[absent])
+    slots = slice(10, 12) if absent == "s1" else slice(0, 10)
+    for _ in range(3):  # several draws: each op fires with its probability
+        q, k, _ = make_views(batch, mode, Augmentation(preset, SIZE),
+                             generator=torch.Generator().manual_seed(5))  # fmt: skip
+        assert torch.count_nonzero(q[:, slots]) == 0
+        assert torch.count_nonzero(k[:, slots]) == 0
+
+
+def test_fusion_optional_shares_the_crop_window() -> None:
+    torch.manual_seed(3)
+    pattern = torch.randn(N, 1, 24, 24)
+    batch = {
+        "s2": pattern.expand(N, 10, 24, 24).clone(),
+        "s1": pattern.expand(N, 2, 24, 24).clone(),
+    }
+    q, k, _ = make_views(batch, "fusion-optional", Augmentation("aug1", SIZE))
+    # per pixel, the sign of the pattern (the mean sign over the view's present channels)
+    torch.testing.assert_close(_sign(q), _sign(k))
+    q2, k2, _ = make_views(batch, "fusion-optional", Augmentation("aug1", SIZE), same_window=False)
+    assert not torch.allclose(_sign(q2), _sign(k2))
+
+
+def _sign(view: torch.Tensor) -> torch.Tensor:
+    return view.sign().sum(1) / view.ne(0).sum(1)  # N x H x W
+
+
+def test_fusion_optional_names_each_key_sensor_kind() -> None:
+    _, k, key_sensor = make_views(_batch(), "fusion-optional", Augmentation("aug1", SIZE),
+                                  generator=torch.Generator().manual_seed(6))  # fmt: skip
+    assert key_sensor is not None
+    names = {(False, True): "s1", (True, False): "s2", (True, True): "s1s2"}
+    kinds = [names[(s2 is not None, s1 is not None)] for s2, s1 in _sources(k)]
+    assert [KEY_SENSORS[i] for i in key_sensor.tolist()] == kinds

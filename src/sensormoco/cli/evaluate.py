@@ -103,8 +103,10 @@ FLAGS: dict[str, tuple[str, Any, str, dict[str, Any]]] = {
                  {"metavar": "CSV"}),
     "--index": ("index_csv", existing_file("--index"), "index.csv from `sensormoco index` "
                 "(else ROOT is scanned)", {"metavar": "CSV"}),
-    "--workers": ("workers", _non_negative, "processes scanning and reading files (0: this "
-                  "process)", {}),
+    "--workers": ("workers", _non_negative, "processes that scan the tree and load samples (0: "
+                  "this process)", {}),
+    "--device": ("device", str, "where the networks run: auto (CUDA when available), cpu, "
+                 "cuda:0, ...", {}),
 }  # fmt: skip
 # EvalConfig's defaults (checked against it by the tests), shown in --help
 DEFAULTS: dict[str, Any] = {
@@ -112,7 +114,7 @@ DEFAULTS: dict[str, Any] = {
     "budget": defaults.LABEL_BUDGET, "seeds": defaults.EVAL_SEEDS, "backbone": defaults.BACKBONE,
     "epochs": defaults.EVAL_EPOCHS, "batch_size": defaults.EVAL_BATCH_SIZE,
     "val_fraction": defaults.VAL_FRACTION, "split_seed": defaults.SEED,
-    "workers": defaults.SCAN_WORKERS,
+    "workers": defaults.SCAN_WORKERS, "device": "auto",
 }  # fmt: skip
 
 
@@ -120,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     help_text = "transfer evaluation: scene classification, retrieval, robustness"
     p = subparsers.add_parser("evaluate", help=help_text, description=help_text)
     p.add_argument("--data", type=existing_dir("--data"), required=True, metavar="ROOT",
-                   help="SEN12MS root (or BigEarthNet archives, see --dataset)")  # fmt: skip
+                   help="SEN12MS tree or packed store (sensormoco pack), or BigEarthNet "
+                   "archives (see --dataset)")  # fmt: skip
     p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
                    help="run directory (new or empty; or --resume)")  # fmt: skip
     for flag, (field, kind, text, extra) in FLAGS.items():
@@ -177,13 +180,16 @@ def _budget_hint(exc: ValueError, args: argparse.Namespace, config: Any) -> str:
 def _run(args: argparse.Namespace) -> int:
     check_run_folder(args.out, args.resume)
     config = _config(args)
-    from sensormoco.evaluation.run import run_evaluation, summary_line
+    from sensormoco.evaluation.run import FEATURES, run_evaluation, summary_line
+    from sensormoco.evaluation.seed_results import FOLDER as SEEDS
     from sensormoco.progress import is_quiet
     from sensormoco.rundir import run_folder
     from sensormoco.runlog import log_to
 
     progress = (lambda _: None) if is_quiet() else print
-    with run_folder(args.out, args.resume), log_to(args.out / "console.log"):
+    # finished seeds and computed features make a failed run resumable: kept, not cleaned
+    kept = [SEEDS, FEATURES]
+    with run_folder(args.out, args.resume, resumable=kept), log_to(args.out / "console.log"):
         try:
             result = run_evaluation(config, args.out, progress, resume=args.resume)
         except ValueError as exc:

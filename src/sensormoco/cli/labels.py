@@ -9,8 +9,8 @@ from pathlib import Path
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.cli.parser import add_output
-from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
-from sensormoco.data.sen12ms.labels import SCHEMES, label_rows, read_many_lc_fractions
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
+from sensormoco.data.sen12ms.labels import SCHEMES, label_rows
 from sensormoco.data.sen12ms.labels_csv import write_labels_csv
 from sensormoco.data.sen12ms.probability_pickle import (
     ProbabilityComparison,
@@ -71,10 +71,7 @@ def _run(args: argparse.Namespace) -> int:
             f"skipped {len(pickle.skipped)} bad pickle entr(y/ies); first: {pickle.skipped[0]}",
             file=sys.stderr,
         )
-    records = load_patches(args)
-    lc = read_many_lc_fractions(
-        {r.patch_id: args.root / r.paths["lc"] for r in records}, args.workers
-    )
+    lc = load_source(args).igbp_fractions(args.workers)
     for error in list(lc.errors.values())[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {error}", file=sys.stderr)
     if lc.errors:

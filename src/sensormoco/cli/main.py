@@ -10,6 +10,7 @@ from sensormoco.cli import (
     demo,
     evaluate,
     experiment,
+    export,
     index,
     labels,
     pack,
@@ -26,7 +27,7 @@ from sensormoco.progress import is_quiet, set_quiet
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
 COMMANDS = (
-    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, demo,
+    synth, index, labels, subset, split, stats, pack, pretrain, evaluate, experiment, export, demo,
 )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Which patches a command works on: a SEN12MS root, optionally an index and an id list.
+"""Which patches a command works on: a SEN12MS tree or packed store, optionally an index and an
+id list (data/sources.py opens either).
 
 Every command that reads patches skips bad ones the same way and says how many it skipped.
 """
@@ -11,8 +12,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.parser import Parser, add_input
-from sensormoco.data.sen12ms.index import select
-from sensormoco.data.sen12ms.layout import PatchRecord
+from sensormoco.data.sources import PatchSource, open_source
 from sensormoco.errors import DataError
 
 
@@ -31,38 +31,46 @@ def add_dataset_parser(
 
 
 def add_source_arguments(parser: Parser) -> None:
-    add_input(parser, "SEN12MS root folder")
+    add_input(parser, "SEN12MS root folder or packed store")
     parser.add_argument(
-        "--index", type=Path, metavar="CSV", help="use this index.csv instead of scanning ROOT"
+        "--index",
+        type=Path,
+        metavar="CSV",
+        help="use this index.csv instead of scanning ROOT (a tree; a store carries its own)",
     )
     parser.add_argument("--ids", type=Path, metavar="TXT", help="only these patch ids")
     parser.add_argument(
         "--headers-only",
         action="store_true",
-        help="when scanning, check headers only (fast; misses truncated data and all-NaN S1)",
+        help="when scanning a tree, check headers only (fast; misses truncated data and "
+        "all-NaN S1)",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=defaults.SCAN_WORKERS,
-        help="processes scanning and reading files (default: %(default)s = this process)",
+        help="processes for scanning (default: %(default)s = this process)",
     )
 
 
-def load_patches(args: argparse.Namespace) -> list[PatchRecord]:
-    """Usable records of ``args.root`` (or ``args.index``), restricted to ``args.ids``, validated
-    as ``sensormoco index`` does; reports skipped and absent counts on stderr and fails when
-    nothing is usable."""
-    index, absent = select(
-        args.root, args.ids, args.index, read_pixels=not args.headers_only, workers=args.workers
+def load_source(args: argparse.Namespace) -> PatchSource:
+    """The usable patches of ``args.root`` (a tree, validated as ``sensormoco index`` does or
+    by ``args.index``; or a packed store), restricted to ``args.ids``; reports skipped and
+    absent counts on stderr and fails when nothing is usable."""
+    source = open_source(
+        args.root,
+        args.ids,
+        index_csv=args.index,
+        read_pixels=not args.headers_only,
+        workers=args.workers,
     )
-    bad = index.bad
+    bad, absent = source.bad, source.absent
     if bad or absent:
         print(
             f"skipped {len(bad)} bad patch(es) and {len(absent)} listed id(s) not in the data"
             + (f"; first: {bad[0].reason}" if bad else f"; first absent: {absent[0]}"),
             file=sys.stderr,
         )
-    if not index.usable:
+    if not source.ids:
         raise DataError(args.root, "no usable SEN12MS patches")
-    return index.usable
+    return source

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli.parser import add_output
-from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.splits import label_budget, official_split, write_budget, write_split
 from sensormoco.errors import DataError
 from sensormoco.rundir import check_run_folder, run_folder
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     if any(size <= 0 for size in args.budget):
         raise DataError("--budget", f"sizes must be positive, got {args.budget}")
     check_run_folder(out, resumes=False)
-    ids = [r.patch_id for r in load_patches(args)]
+    ids = load_source(args).ids
     split = official_split(ids, args.val_fraction, args.seed)
     for size in args.budget:  # every budget drawable before anything is written
         try:

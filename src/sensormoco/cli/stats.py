@@ -11,10 +11,10 @@ import numpy as np
 
 from sensormoco import defaults
 from sensormoco.cli.parser import add_output
-from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.bands import resolve_bands
-from sensormoco.data.sen12ms.layout import read_s1, read_s2
 from sensormoco.data.sen12ms.splits import official_split
+from sensormoco.data.sources import SampleOptions
 from sensormoco.data.stats import stream_statistics
 from sensormoco.errors import DataError
 
@@ -48,30 +48,30 @@ def _bands(sensor: str, text: str) -> tuple[str, ...]:
 
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    records = load_patches(args)
+    source = load_source(args)
+    ids = source.ids
     if args.split == "train":
-        train = set(
-            official_split([r.patch_id for r in records], args.val_fraction, args.seed).train
-        )
-        records = [r for r in records if r.patch_id in train]
+        train = set(official_split(ids, args.val_fraction, args.seed).train)
+        ids = [pid for pid in ids if pid in train]
     s1_bands, s2_bands = _bands("s1", args.s1_bands), _bands("s2", args.s2_bands)
+    # dB and reflectance as the readers preprocess them (clean S1, clipped S2), unnormalised
+    dataset = source.dataset(ids, SampleOptions(s1_bands, s2_bands, normalization=None))
 
     skipped: list[DataError] = []
 
     def patches() -> Iterator[np.ndarray]:
-        for r in records:
+        for i in range(len(dataset)):
             try:
-                s1, _ = read_s1(args.root / r.paths["s1"], s1_bands)
-                s2 = read_s2(args.root / r.paths["s2"], s2_bands)
+                sample = dataset[i]
             except DataError as exc:  # e.g. changed since the index was written
                 skipped.append(exc)
                 continue
-            yield np.concatenate([s1, s2])  # (C1 + C2) x H x W
+            yield np.concatenate([sample["s1"].numpy(), sample["s2"].numpy()])  # C x H x W
 
     norm = stream_statistics(s1_bands + s2_bands, patches())
     norm.save(args.out)
     if skipped:
         print(f"skipped {len(skipped)} unreadable patch(es); first: {skipped[0]}", file=sys.stderr)
-    used = len(records) - len(skipped)
+    used = len(ids) - len(skipped)
     print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0

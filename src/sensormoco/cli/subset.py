@@ -6,9 +6,10 @@ import argparse
 
 from sensormoco import defaults
 from sensormoco.cli.parser import add_output
-from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_patches
+from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.layout import write_id_list
-from sensormoco.data.sen12ms.subset import footprints, non_overlapping
+from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.data.sen12ms.subset import non_overlapping
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    records = load_patches(args)
-    candidates = footprints(records, args.include_test)
-    excluded = len(records) - len(candidates)
+    every = load_source(args).footprints()
+    candidates = [f for f in every if args.include_test or not is_test(f.patch_id)]
+    excluded = len(every) - len(candidates)
     kept = non_overlapping(candidates, args.max_overlap)
     write_id_list(args.out, kept)
     print(

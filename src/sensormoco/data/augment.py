@@ -9,6 +9,13 @@ act additively / multiplicatively without clipping to [0, 1].
 Each preset is split into a geometric part and an intensity part so that two views of one
 location (an S2 and an S1 patch) can share the crop window: :meth:`Augmentation.pair` runs the
 geometric part once on the channel-stacked views, then the intensity part on each view alone.
+
+Missing sensors (DESIGN §3): an input may hold several sensors (``groups``: the channel indices
+of each, e.g. the 12-channel fusion layout's S2 and S1 slots), and a sensor absent from a row is
+exactly zero (:mod:`sensormoco.data.presence`). Every preset keeps it so: band-mean grayscale
+takes the mean per sensor over that sensor's bands, and after the intensity operations the
+channels of each row's absent sensors are set back to zero (brightness would shift them).
+Without ``groups`` all channels are one sensor.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import kornia.augmentation as K
 import torch
 from kornia.augmentation import IntensityAugmentationBase2D
 from torch import Tensor, nn
+
+from sensormoco.data.presence import Groups, channel_mask, sensor_presence
 
 PRESETS: tuple[str, ...] = ("none", "paper", "aug1", "aug2", "aug3")
 
@@ -32,7 +41,8 @@ GRAYSCALE_P = 0.2
 
 class BandMeanGrayscale(IntensityAugmentationBase2D):
     """With probability ``p``, replace every band by the per-pixel mean over bands: the
-    multispectral analogue of RGB grayscale."""
+    multispectral analogue of RGB grayscale. Called with ``groups=`` (channel indices per sensor)
+    the mean is taken per sensor over its own bands, so a sensor of zeros stays zeros."""
 
     def __init__(self, p: float = GRAYSCALE_P) -> None:
         super().__init__(p=p)
@@ -44,7 +54,15 @@ class BandMeanGrayscale(IntensityAugmentationBase2D):
         flags: dict[str, Any],
         transform: Tensor | None = None,
     ) -> Tensor:
-        return input.mean(dim=1, keepdim=True).expand_as(input)  # N x C x H x W
+        groups = flags.get("groups")
+        if groups is None:
+            return input.mean(dim=1, keepdim=True).expand_as(input)  # N x C x H x W
+        out = input.clone()
+        for idx in groups:
+            index = torch.tensor(list(idx), device=input.device)
+            part = input.index_select(1, index)  # N x Cg x H x W
+            out[:, index] = part.mean(dim=1, keepdim=True).expand_as(part)
+        return out  # N x C x H x W
 
 
 Ops = list[K.AugmentationBase2D]
@@ -88,16 +106,33 @@ class Augmentation(nn.Module):
         self.geometric = nn.Sequential(*geometric)  # empty: identity
         self.intensity = nn.Sequential(*intensity)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.intensity(self.geometric(x))  # N x C x size x size
-        return out
+    def forward(self, x: Tensor, groups: Groups | None = None) -> Tensor:
+        """Augment a batch N x C x H x W of sensors ``groups`` (channel indices of each; all
+        channels one sensor when None): N x C x size x size, absent sensors still zero."""
+        mask = _mask(x, groups)  # read before cropping: a crop may hit a patch of zeros
+        return self._intensity(self.geometric(x), groups, mask)  # N x C x size x size
 
-    def pair(self, a: Tensor, b: Tensor, same_window: bool = True) -> tuple[Tensor, Tensor]:
-        """Augment two views of the same locations (N x Ca x H x W, N x Cb x H x W). With
-        ``same_window`` both get one geometric draw per location (geo-alignment survives);
-        intensity draws are always independent."""
+    def _intensity(self, x: Tensor, groups: Groups | None, mask: Tensor) -> Tensor:
+        groups = [tuple(range(x.shape[1]))] if groups is None else groups
+        for op in self.intensity:
+            x = op(x, groups=groups) if isinstance(op, BandMeanGrayscale) else op(x)
+        return x * mask  # N x C x size x size: an absent sensor's channels exactly zero
+
+    def pair(
+        self, a: Tensor, b: Tensor, same_window: bool = True, groups: Groups | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Augment two views of the same locations (N x C x H x W each, sensors ``groups``).
+        With ``same_window`` both get one geometric draw per location (geo-alignment
+        survives); intensity draws are always independent."""
         if not same_window:
-            return self(a), self(b)
+            return self(a, groups), self(b, groups)
+        mask_a, mask_b = _mask(a, groups), _mask(b, groups)  # N x C x 1 x 1 each
         stacked = self.geometric(torch.cat([a, b], dim=1))  # N x (Ca + Cb) x size x size
         a_geo, b_geo = stacked.split([a.shape[1], b.shape[1]], dim=1)
-        return self.intensity(a_geo), self.intensity(b_geo)
+        return self._intensity(a_geo, groups, mask_a), self._intensity(b_geo, groups, mask_b)
+
+
+def _mask(x: Tensor, groups: Groups | None) -> Tensor:
+    """1 on the channels of each row's present sensors, 0 on absent ones: N x C x 1 x 1."""
+    groups = [tuple(range(x.shape[1]))] if groups is None else groups
+    return channel_mask(sensor_presence(x, groups), groups, x.shape[1]).to(x.dtype)

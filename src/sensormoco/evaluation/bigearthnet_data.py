@@ -10,26 +10,30 @@ val with the run's seed. Inputs are standardised with the published BigEarthNet 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, Normalization
-from sensormoco.data.bigearthnet.labels import SCHEMES
+from sensormoco.data.bigearthnet.labels import SCHEMES, multi_hot
 from sensormoco.data.bigearthnet.v1 import (
     BigEarthNetDataset,
     BigEarthNetRecord,
+    metadata_file,
     read_split_csv,
     scan_pairs,
     select_split,
 )
 from sensormoco.data.sen12ms.splits import draw_budget
 from sensormoco.errors import DataError
-from sensormoco.evaluation.data import Tensors
+from sensormoco.evaluation.samples import LabelledSamples, ids_digest
 
 S1_FOLDER = "BigEarthNet-S1-v1.0"
 S2_FOLDER = "BigEarthNet-v1.0"
@@ -57,7 +61,6 @@ class LabelledBigEarthNet:
     parts: dict[str, list[BigEarthNetRecord]]  # train / val / test
     skipped: int  # S1 folders that could not be paired, split entries not found
     normalization: Normalization = BIGEARTHNET_NORMALIZATION
-    cache: dict[str, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -76,22 +79,35 @@ class LabelledBigEarthNet:
     def by_name(self) -> dict[str, BigEarthNetRecord]:
         return {r.s2_name: r for part in self.parts.values() for r in part}
 
-    def tensors(self, ids: Sequence[Any]) -> Tensors:
+    def targets(self, ids: Sequence[str], label_type: str) -> Tensor:
+        """Multi-hot rows (N x K); "single": their arg-max (not a BigEarthNet label)."""
         by_name = self.by_name
-        todo = [name for name in ids if name not in self.cache]
-        dataset = BigEarthNetDataset([by_name[n] for n in todo], self.scheme,
+        rows = [multi_hot(by_name[n].labels, self.scheme, metadata_file(by_name[n].s1_dir))
+                for n in ids]  # fmt: skip
+        k = len(self.class_names)
+        multi = torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.zeros(0, k)
+        return multi if label_type == "multi" else multi.argmax(dim=1)
+
+    def samples(self, ids: Sequence[str], label_type: str) -> LabelledSamples:
+        """Samples of ``ids`` in that order, with their labels as "target"."""
+        by_name = self.by_name
+        dataset = BigEarthNetDataset([by_name[n] for n in ids], self.scheme,
                                      normalization=self.normalization)  # fmt: skip
-        for i, name in enumerate(todo):
-            sample = dataset[i]
-            self.cache[name] = (sample["s1"], sample["s2"], sample["target"])
-        multi = torch.stack([self.cache[n][2] for n in ids])  # N x K
-        return Tensors(
-            list(ids),
-            torch.stack([self.cache[n][0] for n in ids]),  # N x 2 x 120 x 120
-            torch.stack([self.cache[n][1] for n in ids]),  # N x 10 x 120 x 120
-            multi.argmax(dim=1),  # N (not a BigEarthNet label: multi-label only)
-            multi,
-        )
+        return LabelledSamples(dataset, range(len(ids)), self.targets(ids, label_type))
+
+    def fingerprint(self, ids: Sequence[str]) -> str:
+        """Digest of the normalisation, ``ids`` and each pair's folders (path and
+        modification time) and label metadata."""
+        by_name = self.by_name
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.normalization.to_dict(), sort_keys=True).encode())
+        digest.update(ids_digest(ids).encode())
+        for name in ids:
+            record = by_name[name]
+            for folder in (record.s1_dir, record.s2_dir):
+                digest.update(f"{folder}:{os.stat(folder).st_mtime_ns};".encode())
+            digest.update(";".join(record.labels).encode())
+        return digest.hexdigest()
 
 
 def load_bigearthnet(

@@ -6,16 +6,17 @@ function of its input, and the probe trains its linear layer on features compute
 (:func:`fit` does so): the same result as recomputing them every epoch, at a fraction of the
 cost. Fine-tuning trains the whole network.
 
-The loop is a plain PyTorch loop over in-memory tensors: label budgets are small (64 ... 4,096
-patches), the best epoch on validation is kept in memory, and Lightning's per-step machinery
-would buy nothing here (pre-training, where it matters, runs on Lightning).
+The loop is a plain PyTorch loop over batches (in-memory features or tensors here, batches of a
+DataLoader in evaluation/finetune.py); the best epoch on validation is kept in memory, and
+Lightning's per-step machinery would buy nothing here (pre-training, where it matters, runs on
+Lightning).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -113,6 +114,48 @@ class FitResult:
     history: list[float]
 
 
+Batches = Callable[[], Iterable[tuple[Tensor, Tensor]]]  # one pass: (inputs, targets)
+
+
+def train_best(
+    net: nn.Module,
+    batches: Batches,
+    steps_per_epoch: int,
+    val_scores: Callable[[], Tensor],
+    y_val: Tensor,
+    config: FitConfig,
+    val_score: Callable[[Tensor, Tensor], float],
+    label: str = "fitting",
+) -> FitResult:
+    """Train ``net`` (SGD, cosine schedule) on ``batches()`` each epoch and leave it at its
+    best epoch on validation (``val_score(val_scores(), y_val)``, higher is better); the
+    epochs' progress is shown under ``label``."""
+    criterion = loss_fn(config.label_type)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # fmt: skip
+    total = config.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
+    )
+    best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
+    history = []
+    for epoch in track(range(1, config.epochs + 1), label, unit="epochs"):
+        net.train()
+        for x, y in batches():
+            loss = criterion(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            schedule.step()
+        score = val_score(val_scores(), y_val)
+        history.append(score)
+        if score > best[0] or best[1] == 0:  # NaN never beats; epoch 1 is the floor
+            best = (score, epoch, copy.deepcopy(net.state_dict()))
+    net.load_state_dict(best[2])
+    return FitResult(best[1], best[0], history)
+
+
 def fit(
     classifier: Classifier,
     x_train: Tensor,
@@ -122,39 +165,39 @@ def fit(
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
 ) -> FitResult:
-    """Train ``classifier`` (SGD, cosine schedule) and leave it at its best epoch on validation
-    (``val_score(scores, y_val)``, higher is better). Frozen classifiers train their head on
-    features computed once."""
-    generator = torch.Generator().manual_seed(config.seed)
-    criterion = loss_fn(config.label_type)
-    net: nn.Module = classifier
+    """Train ``classifier`` on in-memory inputs (:func:`fit_tensors`). Frozen classifiers
+    train their head on features computed once."""
     if classifier.frozen:  # a fixed function: compute its features once
         x_train = predict(classifier.features, x_train, config.batch_size, "features")  # N x F
         x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
-        net = classifier.head
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)  # fmt: skip
-    steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
-    total = config.epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
-    )
-    best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
-    history = []
-    shown = "linear probe" if classifier.frozen else "fine-tuning"
-    for epoch in track(range(1, config.epochs + 1), shown, unit="epochs"):
-        net.train()
+        return fit_tensors(classifier.head, x_train, y_train, x_val, y_val, config, val_score,
+                           "linear probe")  # fmt: skip
+    return fit_tensors(classifier, x_train, y_train, x_val, y_val, config, val_score,
+                       "fine-tuning")  # fmt: skip
+
+
+def fit_tensors(
+    net: nn.Module,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_val: Tensor,
+    y_val: Tensor,
+    config: FitConfig,
+    val_score: Callable[[Tensor, Tensor], float],
+    label: str = "linear probe",
+) -> FitResult:
+    """:func:`train_best` on in-memory inputs (a linear head on features, or a network on
+    tensors): batches in a random order per epoch drawn with ``config.seed``; validation
+    scores are compared with ``y_val`` on the CPU."""
+    generator = torch.Generator().manual_seed(config.seed)
+
+    def batches() -> Iterator[tuple[Tensor, Tensor]]:
         order = torch.randperm(len(x_train), generator=generator)  # N
         for idx in torch.split(order, config.batch_size):
-            loss = criterion(net(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            schedule.step()
-        score = val_score(scores(predict(net, x_val, config.batch_size), config.label_type), y_val)
-        history.append(score)
-        if score > best[0] or best[1] == 0:  # NaN never beats; epoch 1 is the floor
-            best = (score, epoch, copy.deepcopy(net.state_dict()))
-    net.load_state_dict(best[2])
-    return FitResult(best[1], best[0], history)
+            yield x_train[idx.to(x_train.device)], y_train[idx.to(y_train.device)]
+
+    def val_scores() -> Tensor:
+        return scores(predict(net, x_val, config.batch_size), config.label_type).cpu()
+
+    steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
+    return train_best(net, batches, steps_per_epoch, val_scores, y_val, config, val_score, label)

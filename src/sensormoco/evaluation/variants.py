@@ -150,8 +150,9 @@ def load_variant(
     reinitialised: list[str] = []
     if variant == "moco-1x1-rnd":
         trained = {k: v.clone() for k, v in features.state_dict().items()}
+        # a fresh adapter is always trainable, whatever the pre-training's adapter_trainable
         fresh = build_encoder(encoder.bands, meta["backbone"], "1x1", meta["dim"],
-                              meta["adapter_trainable"])  # fmt: skip
+                              adapter_trainable=True)  # fmt: skip
         features = FeatureNet(fresh)
         reinitialised = sorted(k for k in trained if k.startswith("adapter."))
         backbone_only = {k: v for k, v in trained.items() if not k.startswith("adapter.")}

@@ -9,13 +9,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 import yaml
 
 from sensormoco.atomic import atomic_write_text
-from sensormoco.evaluation.classify import predict
+from sensormoco.data.store.format import sha256_file
 from sensormoco.evaluation.data import LabelledSEN12MS
-from sensormoco.evaluation.variants import FeatureNet, model_input
+from sensormoco.evaluation.features import FeatureCache, weights_sha256
+from sensormoco.evaluation.loader import LoaderSettings
+from sensormoco.evaluation.protocols import dataset_features
+from sensormoco.evaluation.variants import FeatureNet
 from sensormoco.experiments import plots
 from sensormoco.experiments.matrix import EvalCell, Experiment
 from sensormoco.experiments.table import (
@@ -114,19 +117,21 @@ def _figures(exp: Experiment, results: dict[str, Any], out: Path, rows: list[Row
     if encoder_file is not None and encoder_file.is_file():
         data = labelled()
         encoder, meta = load_encoder(encoder_file)
-        test = data.tensors(data.test_ids)
         bands = tuple(meta["bands"])
-        embedded = "s1s2" if bands == FUSION_BANDS else ("s1" if len(bands) == 2 else "s2")
-        x = model_input({"s1": test.s1, "s2": test.s2}, embedded, bands)
-        with torch.no_grad():
-            features = predict(FeatureNet(encoder), x, 64).numpy()  # M x F
+        input_ = "s1s2" if bands == FUSION_BANDS else ("s1" if len(bands) == 2 else "s2")
+        net = FeatureNet(encoder)
+        network = {"role": "features", "encoder": sha256_file(encoder_file),
+                   "weights": weights_sha256(net)}  # fmt: skip
+        cache = FeatureCache(out / "features", LoaderSettings(64))
+        features = dataset_features(cache, net, network, data, data.test_ids, [input_], bands)
         title = (
             f"t-SNE of {run_label(cells[0].name)} backbone features\n"
-            f"input {embedded}, {len(test.ids)} test patches, coloured by true class"
+            f"input {input_}, {len(data.test_ids)} test patches, coloured by true class"
         )
-        path = plots.embedding_map(features, test.single.numpy(), data.class_names,
-                                   out / "embedding_tsne.png", title)  # fmt: skip
-        figures[f"Embedding map ({cells[0].mode}, input {embedded}, test set)"] = path
+        path = plots.embedding_map(np.asarray(features[input_]),  # M x F
+                                   data.targets(data.test_ids, "single").numpy(),
+                                   data.class_names, out / "embedding_tsne.png", title)  # fmt: skip
+        figures[f"Embedding map ({cells[0].mode}, input {input_}, test set)"] = path
     return figures
 
 

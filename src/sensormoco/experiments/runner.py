@@ -1,8 +1,8 @@
 """Run an experiment matrix: pre-training cells, then evaluation cells, then the report.
 
 A finished cell is never run twice (its final file exists); an interrupted pre-training cell
-resumes from its last checkpoint; an interrupted evaluation cell (no metrics.json yet) runs
-again from the start (it is cheap next to pre-training).
+resumes from its last checkpoint; an interrupted evaluation cell (no metrics.json yet) resumes
+with the seeds it finished kept.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalCo
 
 def lazy_labelled(exp: Experiment, root: str) -> Callable[[], LabelledSEN12MS]:
     """The experiment's labelled SEN12MS, loaded on first call and shared afterwards (the
-    evaluation cells and the report's embedding map read the same scan and pixel cache)."""
+    evaluation cells and the report's embedding map read the same scan and labels)."""
     return functools.cache(
         lambda: load_sen12ms(root, exp.scheme, exp.labels_csv, None, exp.val_fraction)
     )
@@ -128,7 +128,8 @@ def run_experiment(
             continue
         progress(f"evaluate [{i}/{len(cells)}] {cell.name}")
         config = eval_config(exp, cell, out, root)
-        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled())
+        results["eval"][cell.name] = run_evaluation(config, run, progress, data=labelled(),
+                                                    resume=True)  # fmt: skip
     results["seconds"] = round(time.perf_counter() - start, 1)
     return results
 

@@ -1,10 +1,14 @@
 """Input adapters: how N named bands meet a backbone (DESIGN §3).
 
 - ``conv1``: identity; the backbone's first convolution takes the N bands (the default).
-- ``1x1``: per sensor a 1x1 convolution + BatchNorm + ReLU to 3 channels; when both sensors
-  are present the two 3-channel maps are **summed**, so the backbone always takes 3 channels
-  whatever the input (s1, s2 or s1s2). A backbone is thus interchangeable between band sets
-  and with 3-channel (RGB) models; each sensor keeps its own projection.
+- ``1x1``: per sensor a 1x1 convolution + BatchNorm + ReLU to 3 channels, so the backbone
+  always takes 3 channels whatever the input (s1, s2 or s1s2). A backbone is thus
+  interchangeable between band sets and with 3-channel (RGB) models; each sensor keeps its own
+  projection. The rule for missing sensors: a sensor absent from a row (all its values exactly
+  zero, :mod:`sensormoco.data.presence`) is not computed there: each sensor's branch runs only
+  on the rows where it is present (its batch norm normalises over those rows alone), and each
+  row's output is the **mean** of its present sensors' maps. An s1s2 input thus has the scale
+  of a single-sensor one, and absent rows add nothing (a row with no sensor gives zeros).
 - ``zero-pad``: bands are placed in the 12-channel fusion layout (:data:`FUSION_BANDS`: 10 S2
   land bands then VV, VH); missing bands are zeros, i.e. the band mean after normalisation.
 
@@ -19,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
+from sensormoco.data.presence import sensor_presence
 
 ADAPTER_KINDS: tuple[str, ...] = ("conv1", "1x1", "zero-pad")
 FUSION_BANDS: tuple[str, ...] = S2_LAND_BANDS + S1_BANDS
@@ -97,7 +102,8 @@ class Conv1Adapter(InputAdapter):
 
 
 class OneByOneAdapter(InputAdapter):
-    """Per sensor 1x1 conv + BN + ReLU to 3 channels; sensors summed (3 channels out).
+    """Per sensor 1x1 conv + BN + ReLU to 3 channels, run on the rows where the sensor is
+    present; each row's output is the mean over its present sensors (3 channels out).
 
     When not ``trainable`` its parameters are frozen and it stays in eval mode (BN running
     statistics fixed), so it is a fixed function of its input.
@@ -136,11 +142,19 @@ class OneByOneAdapter(InputAdapter):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check(x)
+        present = sensor_presence(x, list(self.groups.values()))  # N x G
         out = x.new_zeros(x.shape[0], ONE_BY_ONE_CHANNELS, *x.shape[2:])  # N x 3 x H x W
-        for sensor, projection in self.projections.items():
+        for g, (sensor, projection) in enumerate(self.projections.items()):
+            rows = present[:, g].nonzero().squeeze(1)  # M
+            if rows.numel() == 0:
+                # keeps the branch in the graph (zero gradient), as DDP expects of every parameter
+                out = out + sum(p.sum() for p in projection.parameters()) * 0.0
+                continue
             index = self.get_buffer(f"index_{sensor}")
-            out = out + projection(x.index_select(1, index))  # N x 3 x H x W
-        return out
+            part = x.index_select(0, rows).index_select(1, index)  # M x Cs x H x W
+            out = out.index_add(0, rows, projection(part).to(out.dtype))  # N x 3 x H x W
+        count = present.sum(dim=1).clamp_min(1).to(out.dtype)  # N
+        return out / count.view(-1, 1, 1, 1)  # N x 3 x H x W
 
 
 class ZeroPadAdapter(InputAdapter):

@@ -7,6 +7,11 @@
   adapter + backbone (keys ``adapter.*``, ``backbone.model.*``), ``head`` the projection head's,
   and ``metadata`` plain values (backbone, adapter, bands, normalisation, mode, config, version).
   Loading checks the file is complete and, when asked, that its bands match.
+- Per-sensor encoders (``encoder: per-sensor``) are exported as one file of format
+  :data:`PAIRED_FORMAT`: ``{"format", "metadata", "encoders": {"s1": ..., "s2": ...}}``, each
+  entry an encoder file's payload (its bands and normalisation its sensor's);
+  :func:`load_paired_encoders` reads it (for transfer see
+  :class:`~sensormoco.models.per_sensor.PairedFeatures`); :func:`load_encoder` refuses it.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from sensormoco.atomic import atomic_path
 from sensormoco.data.bands import Normalization
 from sensormoco.errors import DataError
 from sensormoco.models.moco import Encoder, MoCo, build_encoder
+from sensormoco.models.per_sensor import SENSORS, PerSensorMoCo
 
 FORMAT = "sensormoco-encoder/1"
+PAIRED_FORMAT = "sensormoco-per-sensor-encoders/1"
 BACKBONE_PREFIX = "backbone.model."
 REQUIRED_METADATA = ("backbone", "adapter", "adapter_trainable", "bands", "dim", "in_chans")
 NORMALIZATION_TOLERANCE = 1e-6  # relative, on mean and std
@@ -84,11 +91,39 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def export_encoder(
-    moco_or_encoder: MoCo | Encoder, path: str | Path, metadata: Mapping[str, Any]
+    moco_or_encoder: MoCo | PerSensorMoCo | Encoder, path: str | Path, metadata: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Write the query encoder to ``path`` atomically; ``metadata`` (normalisation, mode,
-    config, version...) is stored with the encoder's own structure. Returns the metadata."""
-    encoder = moco_or_encoder.encoder_q if isinstance(moco_or_encoder, MoCo) else moco_or_encoder
+    """Write the query encoder (both, for per-sensor encoders) to ``path`` atomically;
+    ``metadata`` (normalisation, mode, config, version...) is stored with the encoder's own
+    structure. Returns the metadata."""
+    if isinstance(moco_or_encoder, PerSensorMoCo):
+        return _export_paired(moco_or_encoder, path, metadata)
+    payload = _payload(
+        moco_or_encoder.encoder_q if isinstance(moco_or_encoder, MoCo) else moco_or_encoder,
+        metadata,
+    )
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    meta: dict[str, Any] = payload["metadata"]
+    return meta
+
+
+def _export_paired(model: PerSensorMoCo, path: str | Path, metadata: Mapping[str, Any]
+                   ) -> dict[str, Any]:  # fmt: skip
+    normalization = Normalization.from_dict(dict(metadata["normalization"]), str(path))
+    parts = {}
+    for sensor in SENSORS:
+        encoder = model.moco(sensor).encoder_q
+        own = dict(metadata) | {"normalization": normalization.select(encoder.bands).to_dict()}
+        parts[sensor] = _payload(encoder, own)
+    meta: dict[str, Any] = _plain(dict(metadata), "metadata") | {"encoder": "per-sensor"}
+    with atomic_path(path) as tmp:
+        torch.save({"format": PAIRED_FORMAT, "metadata": meta, "encoders": parts}, tmp)
+    return meta
+
+
+def _payload(encoder: Encoder, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """An encoder file's content: format, metadata, encoder and head state dicts."""
     meta: dict[str, Any] = _plain(dict(metadata), "metadata") | {
         "backbone": encoder.backbone.name,
         "adapter": encoder.adapter.kind,
@@ -104,9 +139,7 @@ def export_encoder(
         "encoder": {k: v for k, v in state.items() if not k.startswith("head.")},
         "head": {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return meta
+    return payload
 
 
 def _reason(exc: BaseException) -> str:
@@ -137,8 +170,15 @@ def _read(path: str | Path) -> dict[str, Any]:
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(path, f"not a complete encoder file (truncated or corrupt: "
                         f"{_reason(exc)})", "unreadable") from exc  # fmt: skip
+    if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
+        raise DataError(path, "holds per-sensor encoders (encoder: per-sensor), not one encoder; "
+                        "read it with load_paired_encoders", "per-sensor")  # fmt: skip
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(path, f"not a sensormoco encoder file (expected format {FORMAT})")
+    return _checked(path, payload)
+
+
+def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
     meta = payload.get("metadata")
     missing = [k for k in REQUIRED_METADATA if not isinstance(meta, dict) or k not in meta]
     if missing or not isinstance(payload.get("encoder"), dict):
@@ -181,7 +221,34 @@ def load_encoder(
 ) -> tuple[Encoder, dict[str, Any]]:
     """The exported encoder (with its head) and its metadata; refuses an incomplete file, and
     bands (or normalisation) other than the expected ones when these are given."""
-    payload = _read(path)
+    return _build(path, _read(path), expected_bands, expected_normalization)
+
+
+def load_paired_encoders(
+    path: str | Path, expected_normalization: Normalization | None = None
+) -> tuple[dict[str, Encoder], dict[str, Any]]:
+    """The S1 and S2 encoders of a per-sensor file (with their heads) and its metadata."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:  # fmt: skip
+        raise DataError(path, f"not a complete encoder file ({type(exc).__name__})") from exc
+    paired = isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
+    parts = payload.get("encoders") if paired else None
+    if not isinstance(parts, dict) or set(parts) != set(SENSORS):
+        raise DataError(path, f"not a per-sensor encoder file (expected format {PAIRED_FORMAT})")
+    encoders = {s: _build(path, _checked(path, parts[s]), None, expected_normalization)[0]
+                for s in SENSORS}  # fmt: skip
+    meta: dict[str, Any] = payload["metadata"]
+    return encoders, meta
+
+
+def _build(
+    path: str | Path,
+    payload: dict[str, Any],
+    expected_bands: Sequence[str] | None,
+    expected_normalization: Normalization | None,
+) -> tuple[Encoder, dict[str, Any]]:
     meta: dict[str, Any] = payload["metadata"]
     if expected_bands is not None:
         check_bands(path, meta["bands"], expected_bands)

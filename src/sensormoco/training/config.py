@@ -4,7 +4,11 @@ Every setting has its default in :mod:`sensormoco.defaults`; ``mode`` has none (
 experiment's variable). ``augment: auto`` resolves to ``none`` for ``sensor-pairs`` and to the
 default preset otherwise, so a preset serves every mode; ``negatives: auto`` resolves to
 ``cross-sensor`` for the sensor-pair modes (each key's negatives are keys of its own sensor, see
-:class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise.
+:class:`~sensormoco.models.moco.MoCo`) and to ``shared`` (one queue, as MoCo) otherwise;
+``fusion-optional`` takes ``cross-sensor`` when asked (three segments: S1, S2 and S1S2 keys, so
+its queue must be a multiple of three global batches, which the presets' are not).
+On one process batch norm must not be shared by a query and its key: ``shuffle_bn`` with
+``bn_splits`` >= 2 is required there (see :class:`~sensormoco.models.moco.MoCo`).
 ``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
 the queue must be a multiple of it.
 The presets live here (so they load by name from an installed package) and, identical, as
@@ -31,21 +35,24 @@ from sensormoco.errors import DataError
 from sensormoco.models.adapters import ADAPTER_KINDS
 from sensormoco.models.backbones import BACKBONES
 from sensormoco.training.views import (
-    KEY_SENSORS,
+    CROSS_SENSOR_MODES,
     MODES,
     SENSOR_PAIR_MODES,
     check_preset,
     encoder_bands,
+    key_kinds,
 )
 
 AUTO = "auto"
 PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
+ENCODERS: tuple[str, ...] = ("shared", "per-sensor")  # one network, or an S1 and an S2 one
 # Settings a resumed run may change: run length and hardware, not the experiment.
 RESUMABLE_CHANGES = frozenset({
     "epochs", "max_steps", "num_workers", "precision", "devices", "num_nodes", "accelerator",
     "strategy", "deterministic", "log_every_n_steps", "checkpoint_every_n_steps",
+    "diagnostics_every_n_steps",
 })  # fmt: skip
 
 
@@ -66,6 +73,7 @@ class PretrainConfig:
     crop_size: int = defaults.PRETRAIN_CROP_SIZE
     queue_size: int = defaults.MOCO_QUEUE_SIZE
     negatives: str = AUTO  # shared | cross-sensor (auto: cross-sensor for sensor pairs)
+    encoder: str = "shared"  # shared | per-sensor (sensor-pair modes, one process)
     dim: int = defaults.MOCO_DIM
     lr: float = defaults.PRETRAIN_LR
     schedule: str = defaults.PRETRAIN_SCHEDULE
@@ -76,7 +84,7 @@ class PretrainConfig:
     shuffle_bn: bool = True
     bn_splits: int = defaults.MOCO_BN_SPLITS
     seed: int = defaults.SEED
-    num_workers: int = defaults.PRETRAIN_WORKERS
+    num_workers: int | None = defaults.PRETRAIN_WORKERS  # None: the machine's cores (datamodule)
     precision: str = defaults.PRETRAIN_PRECISION
     devices: int = 1
     num_nodes: int = 1
@@ -86,6 +94,7 @@ class PretrainConfig:
     deterministic: bool = False
     log_every_n_steps: int = defaults.PRETRAIN_LOG_EVERY
     checkpoint_every_n_steps: int = defaults.PRETRAIN_CHECKPOINT_EVERY
+    diagnostics_every_n_steps: int = defaults.PRETRAIN_DIAGNOSTICS_EVERY  # 0: none
 
     def __post_init__(self) -> None:
         for name, value in check_types(dataclasses.asdict(self)).items():
@@ -106,8 +115,9 @@ class PretrainConfig:
 
     @property
     def queue_groups(self) -> int:
-        """Segments of the negative queue: one per key sensor with cross-sensor negatives."""
-        return len(KEY_SENSORS) if self.negatives == "cross-sensor" else 1
+        """Segments of the negative queue: with cross-sensor negatives one per kind of key (S1
+        and S2 for sensor pairs; S1, S2 and S1S2 for fusion-optional)."""
+        return key_kinds(self.mode) if self.negatives == "cross-sensor" else 1
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -173,9 +183,21 @@ def _validate(c: PretrainConfig) -> None:
     _choice("schedule", c.schedule, SCHEDULES)
     _choice("precision", c.precision, PRECISIONS)
     _choice("negatives", c.negatives, NEGATIVES)
-    if c.negatives == "cross-sensor" and c.mode not in SENSOR_PAIR_MODES:
-        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode "
-                         f"({', '.join(SENSOR_PAIR_MODES)}), not {c.mode}")  # fmt: skip
+    _choice("encoder", c.encoder, ENCODERS)
+    if c.encoder == "per-sensor":
+        if c.mode not in SENSOR_PAIR_MODES or c.negatives != "cross-sensor":
+            raise ValueError(f"encoder per-sensor needs a sensor-pair mode "
+                             f"({', '.join(SENSOR_PAIR_MODES)}) with cross-sensor negatives (each "
+                             f"network's own queue), not {c.mode} with {c.negatives}")  # fmt: skip
+        if c.devices * c.num_nodes > 1:
+            raise ValueError("encoder per-sensor runs on one process for now (devices 1)")
+        if c.batch_size % (2 * c.bn_splits) or c.batch_size // (2 * c.bn_splits) < 2:
+            raise ValueError(f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
+                             f"per network) must split into bn_splits {c.bn_splits} sub-batches "
+                             "of at least 2")  # fmt: skip
+    if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
+        raise ValueError(f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
+                         f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}")  # fmt: skip
     positive = ("epochs", "batch_size", "crop_size", "queue_size", "dim", "bn_splits", "devices",
                 "num_nodes", "log_every_n_steps", "checkpoint_every_n_steps")  # fmt: skip
     for name in positive:
@@ -183,8 +205,12 @@ def _validate(c: PretrainConfig) -> None:
             raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
     if c.max_steps is not None and c.max_steps < 1:
         raise ValueError(f"max_steps must be at least 1 (or null), got {c.max_steps}")
-    if c.num_workers < 0:
-        raise ValueError(f"num_workers must be at least 0, got {c.num_workers}")
+    if c.num_workers is not None and c.num_workers < 0:
+        raise ValueError(f"num_workers must be at least 0 (or null: one per core), got "
+                         f"{c.num_workers}")  # fmt: skip
+    if c.diagnostics_every_n_steps < 0:
+        raise ValueError(f"diagnostics_every_n_steps must be at least 0 (0: none), got "
+                         f"{c.diagnostics_every_n_steps}")  # fmt: skip
     if c.lr <= 0 or c.temperature <= 0 or c.weight_decay < 0:
         raise ValueError("lr and temperature must be positive and weight_decay non-negative")
     if not (0 <= c.sgd_momentum < 1 and 0 <= c.key_momentum <= 1):
@@ -192,6 +218,12 @@ def _validate(c: PretrainConfig) -> None:
     if c.batch_size % c.bn_splits or c.batch_size // c.bn_splits < 2:
         raise ValueError(f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
                          "sub-batches of at least 2 samples each")  # fmt: skip
+    if c.devices * c.num_nodes == 1 and not (c.shuffle_bn and c.bn_splits >= 2):
+        raise ValueError(
+            f"one process with shuffle_bn {str(c.shuffle_bn).lower()} and bn_splits "
+            f"{c.bn_splits} lets a query and its key share batch-norm statistics (MoCo §3.3); "
+            "use shuffle_bn true with bn_splits >= 2 (keys normalised over other sub-batches)"
+        )
     if c.queue_size % (c.global_batch * c.queue_groups):
         g = c.global_batch * c.queue_groups
         segments = f" x {c.queue_groups} queue segments (cross-sensor)" * (c.queue_groups > 1)
@@ -215,7 +247,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "resnet18", "adapter": "conv1", "augment": AUTO, "epochs": 100,
         "max_steps": 300, "batch_size": 32, "crop_size": 64, "queue_size": 256, "dim": 128,
         "lr": 0.02, "schedule": "constant", "sgd_momentum": 0.9, "weight_decay": 0.0001,
-        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 1,
+        "key_momentum": 0.99, "temperature": 0.2, "shuffle_bn": True, "bn_splits": 2,
         "num_workers": 0, "log_every_n_steps": 10, "checkpoint_every_n_steps": 100,
     },
 }  # fmt: skip
@@ -272,7 +304,7 @@ def load_config(
 
 
 # What a checkpoint written before a setting existed ran with.
-ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared"}
+ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared", "encoder": "shared"}
 
 
 def incompatible_changes(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:

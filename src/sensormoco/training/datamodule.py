@@ -3,16 +3,24 @@
 
 Pre-training uses the official train + val ids (every scene but the hold-out test scenes),
 optionally restricted to an ids file. :func:`pretrain_dataset` is the one place the dataset is
-built (a packed store will slot in there).
+built (from a tree or a packed store).
+
+Samples cross process boundaries raw (S2 reflectance as int16, S1 dB as float32: 28 instead
+of 48 bytes a pixel) and are standardised on the batch after its transfer to the device
+(:meth:`PretrainDataModule.on_after_batch_transfer`), with the same float32 operations and so
+the same bits as per-sample standardisation.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -23,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.splits import is_test
-from sensormoco.data.store.dataset import open_patches
+from sensormoco.data.sources import open_patches, standardize
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -34,6 +42,7 @@ class PretrainData:
 
     dataset: Dataset[dict[str, Tensor]]
     ids: list[PatchId]
+    norms: tuple[Normalization, Normalization]  # S1's and S2's, of the dataset's bands
     excluded_test: int  # test-scene patches left out
     absent: int  # subset ids not in the data
     skipped_bad: int  # unusable triplets
@@ -44,19 +53,48 @@ def pretrain_dataset(
     subset: str | Path | None = None,
     normalization: Normalization = SEN12MS_NORMALIZATION,
     workers: int = 0,
+    raw: bool = False,
 ) -> PretrainData:
     """The usable non-test patches of the SEN12MS tree or packed store ``root`` (those in
-    ``subset`` if given), normalised; a tree's headers are validated up front, pixels as they
-    are read."""
+    ``subset`` if given), normalised (``raw``: as stored, for :func:`standardize` with
+    ``norms``); a tree's headers are validated up front (``workers`` processes), pixels as
+    they are read."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "no such data directory")
     # a tree is validated on headers only: a full pixel scan of SEN12MS takes ~30 min on 2
     # cores; a file broken since fails with a one-line error naming it when it is read
-    p = open_patches(root, subset, exclude=is_test, normalization=normalization, workers=workers)
+    p = open_patches(root, subset, exclude=is_test, normalization=normalization,
+                     workers=workers, raw=raw)  # fmt: skip
     if not p.ids:
         raise DataError(root, "no usable non-test SEN12MS patches to pre-train on")
-    return PretrainData(p.dataset, p.ids, p.excluded, len(p.absent), p.skipped_bad)
+    norms = (normalization.select(p.dataset.s1_bands), normalization.select(p.dataset.s2_bands))
+    return PretrainData(p.dataset, p.ids, norms, p.excluded, len(p.absent), p.skipped_bad)
+
+
+def loader_workers(num_workers: int | None, local_processes: int = 1) -> int:
+    """``num_workers``, or when None this machine's cores (CPU affinity, never more) shared by
+    its ``local_processes`` training processes, less one for each main process, at least 1:
+    Lightning's own suggestion, so it warns about none."""
+    if num_workers is not None:
+        return num_workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, local_processes) - 1)
+
+
+class StandardizedLoader(DataLoader[dict[str, Tensor]]):
+    """A DataLoader of raw batches that yields them standardised (in this process), for a
+    caller without a Trainer; under a Trainer the datamodule standardises on the device."""
+
+    def __init__(
+        self, *args: Any, norms: tuple[Normalization, Normalization], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.norms = norms
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:  # type: ignore[override]
+        for batch in super().__iter__():
+            yield standardize(batch, *self.norms)
 
 
 def step_seed(*keys: int) -> int:
@@ -124,9 +162,8 @@ class PretrainDataModule(L.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         if self.data is None:
-            self.data = pretrain_dataset(
-                self.root, self.config.subset, workers=self.config.num_workers
-            )
+            scan = loader_workers(self.config.num_workers)  # header scan of a tree
+            self.data = pretrain_dataset(self.root, self.config.subset, workers=scan, raw=True)
             if self.data.excluded_test or self.data.absent or self.data.skipped_bad:
                 print(
                     f"pre-training on {len(self.data.ids)} patches; left out "
@@ -152,8 +189,10 @@ class PretrainDataModule(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         sampler = StepSampler(len(self.data.ids), self.config.batch_size, self.config.seed,
                               self._current_step, rank, world)  # fmt: skip
-        workers = self.config.num_workers
-        return DataLoader(
+        workers = loader_workers(self.config.num_workers, trainer.num_devices if trainer else 1)
+        # under a Trainer, on_after_batch_transfer standardises on the device
+        loader = DataLoader if trainer else partial(StandardizedLoader, norms=self.data.norms)
+        return loader(
             self.data.dataset,
             batch_size=self.config.batch_size,
             sampler=sampler,
@@ -164,3 +203,8 @@ class PretrainDataModule(L.LightningDataModule):
             worker_init_fn=seed_worker,
             generator=torch.Generator().manual_seed(step_seed(self.config.seed, rank)),
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Standardise the raw batch where it now is (the training device)."""
+        assert self.data is not None
+        return standardize(batch, *self.data.norms)

@@ -8,7 +8,8 @@ uninterrupted one exactly (in deterministic mode).
 
 SyncBN is not used: batch-norm statistics do not leak between a query and its key because keys
 are computed on a batch shuffled across ranks (shuffle-BN) and, within a process, on
-``bn_splits`` sub-batches (see :class:`~sensormoco.models.moco.MoCo`).
+``bn_splits`` kind-balanced sub-batches whose members differ from their queries' (see
+:class:`~sensormoco.models.moco.MoCo`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
 from sensormoco.errors import DataError
 from sensormoco.models import MoCo, MoCoOutput, build_encoder
 from sensormoco.models.losses import positive_accuracy
+from sensormoco.models.per_sensor import SENSOR_BANDS, PerSensorMoCo
 from sensormoco.runlog import log_to
 from sensormoco.training.checkpoint import (
     AtomicCheckpointIO,
@@ -50,6 +52,7 @@ from sensormoco.training.checkpoint import (
 )
 from sensormoco.training.config import PretrainConfig, incompatible_changes
 from sensormoco.training.datamodule import PretrainDataModule, step_seed
+from sensormoco.training.diagnostics import Probe, make_probe, modality_gaps
 from sensormoco.training.progress_bar import ConsoleProgress
 from sensormoco.training.views import make_views
 
@@ -77,7 +80,8 @@ def lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
 class PretrainModule(L.LightningModule):
     """MoCo v2 on the views of ``config.mode``; logs ``loss``, ``lr``, ``pos_acc`` (positive
     pair top-1 among 1 + K / queue segments) and ``pairs_per_s`` (global pairs per second of
-    wall time)."""
+    wall time), and every ``diagnostics_every_n_steps`` the ``diag/`` metrics of
+    :mod:`sensormoco.training.diagnostics`."""
 
     def __init__(
         self, config: PretrainConfig, normalization: Normalization = SEN12MS_NORMALIZATION
@@ -86,10 +90,19 @@ class PretrainModule(L.LightningModule):
         self.config = config
         self.bands = config.bands
         self.normalization = normalization.select(self.bands)
-        encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
-                                config.adapter_trainable)  # fmt: skip
-        self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
-                         config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
+        self.moco: MoCo | PerSensorMoCo
+        if config.encoder == "per-sensor":  # an S1 and an S2 network (models/per_sensor.py)
+            encoders = {s: build_encoder(SENSOR_BANDS[s], config.backbone, config.adapter,
+                                         config.dim, config.adapter_trainable)
+                        for s in SENSOR_BANDS}  # fmt: skip
+            self.moco = PerSensorMoCo(encoders, config.queue_size, config.key_momentum,
+                                      config.temperature, config.shuffle_bn,
+                                      config.bn_splits)  # fmt: skip
+        else:
+            encoder = build_encoder(self.bands, config.backbone, config.adapter, config.dim,
+                                    config.adapter_trainable)  # fmt: skip
+            self.moco = MoCo(encoder, config.queue_size, config.key_momentum, config.temperature,
+                             config.shuffle_bn, config.bn_splits, config.queue_groups)  # fmt: skip
         self.augmentation = Augmentation(config.augment, config.crop_size)
         self.last_loss: Tensor | None = None
         self.last_pos_acc: Tensor | None = None
@@ -99,6 +112,8 @@ class PretrainModule(L.LightningModule):
         self._run_start = (0.0, 0)  # (time, global step) when this run's training started
         self.run_seconds = 0.0
         self.run_steps = 0
+        self.probe: Probe | None = None  # fixed locations for the modality-gap diagnostics
+        self.last_diagnostics: dict[str, float] = {}
 
     def metadata(self) -> dict[str, Any]:
         """What a checkpoint or an exported encoder carries besides weights."""
@@ -114,6 +129,21 @@ class PretrainModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._run_start = (time.perf_counter(), self.global_step)
+        data = getattr(getattr(self.trainer, "datamodule", None), "data", None)
+        if self.config.diagnostics_every_n_steps and data is not None:
+            self.probe = make_probe(
+                data.dataset,
+                len(data.ids),
+                self.bands,
+                self.config.crop_size,
+                self.device,
+                norms=data.norms,
+            )
+            if self.probe is not None and self.device.type in CHANNELS_LAST_DEVICES:
+                self.probe = Probe(  # the layout of the training batches (and the network)
+                    self.probe.s1.contiguous(memory_format=torch.channels_last),
+                    self.probe.s2.contiguous(memory_format=torch.channels_last),
+                )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         c = self.config
@@ -129,13 +159,27 @@ class PretrainModule(L.LightningModule):
             x_q = x_q.contiguous(memory_format=torch.channels_last)
             x_k = x_k.contiguous(memory_format=torch.channels_last)
         groups = key_sensor if c.queue_groups > 1 else None
-        out: MoCoOutput = self.moco(x_q, x_k, groups)
+        every = c.diagnostics_every_n_steps
+        diagnose = every > 0 and self.global_step % every == 0
+        out: MoCoOutput = self.moco(x_q, x_k, groups, diagnose)
+        if diagnose:
+            self._diagnose(out)
         self.last_loss = out.loss.detach()
         self.last_pos_acc = positive_accuracy(out.logits.detach())
         self.log("loss", out.loss, prog_bar=True)
         self.log("pos_acc", self.last_pos_acc, prog_bar=True)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return out.loss
+
+    def _diagnose(self, out: MoCoOutput) -> None:
+        """Measure and log the diagnostics straight to the loggers (at this step, whatever
+        ``log_every_n_steps``)."""
+        metrics = {} if self.probe is None else modality_gaps(self.moco, self.probe)
+        if out.own_kind_top1 is not None:
+            metrics["own_sensor_top1"] = float(out.own_kind_top1)
+        self.last_diagnostics = metrics
+        for logger in self.loggers:
+            logger.log_metrics({f"diag/{k}": v for k, v in metrics.items()}, step=self.global_step)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.last_loss is not None and self.last_pos_acc is not None:
@@ -151,7 +195,7 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         c = self.config
-        params = [p for p in self.moco.encoder_q.parameters() if p.requires_grad]
+        params = [p for p in self.moco.parameters() if p.requires_grad]  # the query encoder(s)
         optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.sgd_momentum,
                                     weight_decay=c.weight_decay)  # fmt: skip
         total = max(1, int(self.trainer.estimated_stepping_batches))
@@ -281,6 +325,7 @@ def _fit(config: PretrainConfig, out: Path, module: PretrainModule,
         "excluded_test_patches": datamodule.data.excluded_test,
         "world_size": trainer.world_size,
         "resumed": resume,
+        "diagnostics": module.last_diagnostics,  # the last diag/ values (see diagnostics.py)
         "encoder": ENCODER,
         "checkpoint": str(CHECKPOINT),
         "versions": package_versions(),

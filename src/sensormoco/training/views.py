@@ -14,13 +14,18 @@ so one encoder sees S1, S2 or both.
 | fusion-partial | each location is s1-only, s2-only or s1s2 (equal shares); two augmentations |
 | fusion-optional | each view independently s1-only, s2-only or s1s2 of location i; augmented |
 
-In the sensor-pair modes :class:`Views` also says which sensor each key is (``key_sensor``, 0
-for S1 and 1 for S2), so MoCo can keep each key's negatives in that sensor (``negatives:
-cross-sensor``, see :class:`~sensormoco.models.moco.MoCo`).
+In the sensor-pair modes and ``fusion-optional`` :class:`Views` also says which sensors each key
+holds (``key_sensor``, an index into :data:`KEY_SENSORS`: 0 S1, 1 S2, 2 both), so MoCo can keep
+each key's negatives in that kind (``negatives: cross-sensor``, see
+:class:`~sensormoco.models.moco.MoCo`): two queue segments for sensor pairs, three for
+fusion-optional.
 
-Geo-alignment: in the sensor-pair modes the two views of a location are different sensors, and
-by default they share one crop window (``same_window``); the augmentation-based modes draw
-independent windows, as MoCo does.
+Geo-alignment: in the sensor-pair modes and ``fusion-optional`` the two views of a location
+often hold different sensors, and by default they share one crop window (``same_window``); the
+other augmentation-based modes draw independent windows, as MoCo does.
+
+Missing sensors stay exactly zero: the augmentation is told the sensor groups of the layout
+(see :mod:`sensormoco.data.augment`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from torch import Tensor
 
 from sensormoco.data.augment import Augmentation
 from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
-from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
+from sensormoco.models.adapters import FUSION_BANDS, sensor_groups, to_fusion_layout
 
 MODES: tuple[str, ...] = (
     "augment", "sensor-pairs", "sensor-pairs-augment", "fusion-all", "fusion-partial",
@@ -40,8 +45,10 @@ MODES: tuple[str, ...] = (
 )  # fmt: skip
 INPUTS: tuple[str, ...] = ("s1", "s2", "s1s2")
 SENSOR_PAIR_MODES: tuple[str, ...] = ("sensor-pairs", "sensor-pairs-augment")
-KEY_SENSORS: tuple[str, ...] = ("s1", "s2")  # Views.key_sensor indexes this
-# The sensors kept by each fusion choice: 0 = s1 only, 1 = s2 only, 2 = both.
+# modes whose views name each key's sensors, so that they can take cross-sensor negatives
+CROSS_SENSOR_MODES: tuple[str, ...] = (*SENSOR_PAIR_MODES, "fusion-optional")
+KEY_SENSORS: tuple[str, ...] = ("s1", "s2", "s1s2")  # Views.key_sensor indexes this
+# The sensors kept by each fusion choice (as KEY_SENSORS): 0 = s1 only, 1 = s2 only, 2 = both.
 _KEEP_S1 = torch.tensor([True, False, True])
 _KEEP_S2 = torch.tensor([False, True, True])
 
@@ -52,6 +59,14 @@ def encoder_bands(mode: str, input_: str = "s1s2") -> tuple[str, ...]:
     if mode == "augment":
         return {"s1": S1_BANDS, "s2": S2_LAND_BANDS, "s1s2": FUSION_BANDS}[input_]
     return FUSION_BANDS
+
+
+def key_kinds(mode: str) -> int:
+    """How many kinds of key (:data:`KEY_SENSORS`, from the first) ``mode`` produces: 2 for the
+    sensor pairs (S1 or S2), 3 for fusion-optional; 1 (no kinds) for the other modes."""
+    if mode in SENSOR_PAIR_MODES:
+        return 2
+    return len(KEY_SENSORS) if mode == "fusion-optional" else 1
 
 
 def check_mode(mode: str, input_: str = "s1s2") -> None:
@@ -106,10 +121,11 @@ def make_views(
     check_preset(mode, augmentation.preset)
     s1, s2 = batch["s1"], batch["s2"]  # N x 2 x H x W, N x 10 x H x W
     n = s1.shape[0]
+    groups = list(sensor_groups(encoder_bands(mode, input_)).values())  # channels per sensor
     if mode == "augment":
         x = {"s1": s1, "s2": s2}.get(input_)
         x = to_fusion_layout(s2, s1) if x is None else x  # N x C x H x W
-        return Views(augmentation(x), augmentation(x), None)
+        return Views(augmentation(x, groups), augmentation(x, groups), None)
     if mode in SENSOR_PAIR_MODES:
         swap = torch.zeros(n, dtype=torch.bool)
         swap[torch.randperm(n, generator=generator)[: n // 2]] = True  # N: S1 query, S2 key
@@ -117,16 +133,17 @@ def make_views(
         optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
         query = torch.where(swap.view(-1, 1, 1, 1), radar, optical)
         key = torch.where(swap.view(-1, 1, 1, 1), optical, radar)
-        query, key = augmentation.pair(query, key, same_window)
+        query, key = augmentation.pair(query, key, same_window, groups)
         return Views(query, key, swap.long())  # key sensor: 1 (S2) where swapped, else 0 (S1)
     if mode == "fusion-all":
         x = to_fusion_layout(s2, s1)  # N x 12 x H x W
-        return Views(augmentation(x), augmentation(x), None)
+        return Views(augmentation(x, groups), augmentation(x, groups), None)
     if mode == "fusion-partial":
         x = _masked(s1, s2, equal_shares(n, generator).to(s1.device))
-        return Views(augmentation(x), augmentation(x), None)
-    # fusion-optional: each view chooses its sensors independently
+        return Views(augmentation(x, groups), augmentation(x, groups), None)
+    # fusion-optional: each view chooses its sensors independently; one window by default
     q_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
     k_choice = torch.randint(0, 3, (n,), generator=generator).to(s1.device)
-    query, key = augmentation(_masked(s1, s2, q_choice)), augmentation(_masked(s1, s2, k_choice))
-    return Views(query, key, None)
+    query, key = augmentation.pair(_masked(s1, s2, q_choice), _masked(s1, s2, k_choice),
+                                   same_window, groups)  # fmt: skip
+    return Views(query, key, k_choice)  # the key's choice indexes KEY_SENSORS

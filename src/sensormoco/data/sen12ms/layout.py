@@ -266,10 +266,24 @@ def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:
 
 def read_s2(path: str | Path, bands: Sequence[str]) -> np.ndarray:
     """S2 bands (C, H, W) as float32 reflectance x 1e4, clipped to [0, 10000]."""
+    return read_s2_raw(path, bands).astype(np.float32)  # exact: the values fit float32
+
+
+def read_s2_raw(path: str | Path, bands: Sequence[str]) -> np.ndarray:
+    """S2 bands (C, H, W) as stored, reflectance x 1e4 clipped to 10000, viewed as int16
+    (:func:`clip_s2_raw_`)."""
     data, info = read_raster(path, band_indices("s2", bands))
     if info.dtype != "uint16":
         raise DataError(path, f"dtype {info.dtype}, expected uint16", "dtype")
-    return preprocess_s2(data)
+    return clip_s2_raw_(data)
+
+
+def clip_s2_raw_(data: np.ndarray) -> np.ndarray:
+    """uint16 reflectance x 1e4 clipped to [0, 10000] in place, returned as an int16 view of
+    the same bytes: exact (10000 < 2**15), the values of :func:`clip_s2_` on its float32 cast,
+    and a dtype torch supports fully (its uint16 lacks most operations)."""
+    np.minimum(data, np.uint16(defaults.S2_CLIP[1]), out=data)
+    return data.view(np.int16)
 
 
 def read_id_list(path: str | Path) -> list[PatchId]:

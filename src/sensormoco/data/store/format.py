@@ -11,6 +11,8 @@ A store is a folder::
     igbp.npy         N x 17 float64: IGBP fractions of lc layer 1 (NaN: no valid pixel)
     ids.txt          row i's patch id on line i
     footprints.csv   patch_id, crs, left, bottom, right, top per row
+    rows.csv         patch_id, s1_nonfinite, igbp_invalid per row: the index's S1 non-finite
+                     pixel count and lc layer 1's pixels without an IGBP code (version 2 on)
     skipped.csv      patch_id, kind, reason of every triplet left out
     checksums.csv    sha256 of every array's bytes per chunk of rows (checked by verify())
 
@@ -40,13 +42,15 @@ from sensormoco.data.sen12ms.subset import Footprint
 from sensormoco.errors import DataError
 
 FORMAT = "sensormoco-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no rows.csv
 MANIFEST = "manifest.json"
 IDS = "ids.txt"
 FOOTPRINTS = "footprints.csv"
+ROWS = "rows.csv"
 SKIPPED = "skipped.csv"
 CHECKSUMS = "checksums.csv"
-SMALL_FILES = (IDS, FOOTPRINTS, SKIPPED, CHECKSUMS)
+SMALL_FILES = (IDS, FOOTPRINTS, ROWS, SKIPPED, CHECKSUMS)
 LC_LAYERS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
 N_IGBP = 17
 NPY_HEADER_BYTES = 128  # fixed, so packing can rewrite the row count in place
@@ -125,6 +129,11 @@ def partial_path(store: str | Path) -> Path:
     return store.with_name(store.name + ".partial")
 
 
+def small_files(version: int) -> tuple[str, ...]:
+    """The small files a store of format ``version`` holds."""
+    return SMALL_FILES if version >= 2 else tuple(f for f in SMALL_FILES if f != ROWS)
+
+
 def is_store(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
@@ -139,6 +148,7 @@ class Store:
         self.manifest = manifest
         self.ids = ids
         self.count = len(ids)
+        self.version = int(manifest["version"])
         self.height, self.width = int(manifest["height"]), int(manifest["width"])
         self.specs = array_specs(self.height, self.width)
         self._fds: dict[str, int] = {}
@@ -210,9 +220,31 @@ class Store:
             if not np.isnan(fractions[i, 0])
         }
 
+    def igbp_invalid(self) -> np.ndarray:
+        """Per row, lc layer 1's pixels without an IGBP code 1-17 (N,): from rows.csv, or
+        counted from lc.npy for a version-1 store."""
+        if self.version >= 2:
+            try:
+                return np.array([int(r["igbp_invalid"]) for r in _read_csv(self.path / ROWS)])
+            except (KeyError, ValueError) as exc:
+                raise DataError(self.path / ROWS, f"malformed row ({exc})") from exc
+        layer = self.array("lc")[:, 0]  # N x H x W, read in blocks of rows
+        counts = np.zeros(self.count, np.int64)  # N
+        for start in range(0, self.count, 256):
+            block = np.asarray(layer[start : start + 256])  # n x H x W
+            counts[start : start + 256] = ((block < 1) | (block > N_IGBP)).sum(axis=(1, 2))
+        return counts
+
     def skipped(self) -> dict[PatchId, str]:
         """Patch id -> kind of every triplet the pack left out."""
-        return {PatchId.parse(r["patch_id"]): r["kind"] for r in _read_csv(self.path / SKIPPED)}
+        return {pid: kind for pid, kind, _ in self.skipped_rows()}
+
+    def skipped_rows(self) -> list[tuple[PatchId, str, str]]:
+        """(patch id, kind, one-line reason) of every triplet the pack left out."""
+        return [
+            (PatchId.parse(r["patch_id"]), r["kind"], r["reason"])
+            for r in _read_csv(self.path / SKIPPED)
+        ]
 
     def verify(self) -> list[str]:
         """Hash every array chunk and compare with checksums.csv; one line per mismatch."""
@@ -257,11 +289,11 @@ def _load_manifest(path: Path) -> dict[str, Any]:
         raise DataError(file, f"unreadable store manifest ({exc})", "unreadable") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError(file, f"not a {FORMAT} manifest", "format")
-    if manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("version") not in READABLE_VERSIONS:
         raise DataError(
             file,
             f"format version {manifest.get('version')}, this sensormoco "
-            f"reads version {FORMAT_VERSION}",
+            f"reads version {' or '.join(map(str, READABLE_VERSIONS))}",
             "format",
         )
     return manifest
@@ -299,7 +331,7 @@ def open_store(path: str | Path) -> Store:
         if isinstance(exc, DataError):
             raise
         raise DataError(path / MANIFEST, f"malformed store manifest ({exc!r})", "format") from exc
-    for name in SMALL_FILES:
+    for name in small_files(int(manifest["version"])):
         file = path / name
         if not file.is_file():
             raise DataError(file, "missing file of the store", "missing")

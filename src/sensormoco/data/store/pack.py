@@ -45,7 +45,8 @@ S1_NOTE = (
     "float32 dB exactly as in the GeoTIFFs (lossless, NaN kept); readers apply SEN12MS's "
     "nan_to_num + clip to [-25, 0] dB as the tree reader does"
 )
-Triplet = tuple[dict[str, np.ndarray], int]  # arrays by name, S1 non-finite pixel count
+# arrays by name, S1 non-finite pixel count, lc layer 1 pixels without an IGBP code
+Triplet = tuple[dict[str, np.ndarray], int, int]
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,10 @@ def read_triplet(root: Path, record: PatchRecord, size: tuple[int, ...]) -> Trip
     except DataError as exc:
         return exc
     try:
-        arrays["igbp"] = igbp_fractions(arrays["lc"][0])[0]  # 17
+        arrays["igbp"], invalid = igbp_fractions(arrays["lc"][0])  # 17
     except ValueError:
-        arrays["igbp"] = np.full(layout.N_IGBP, np.nan)  # 17
-    return arrays, nonfinite
+        arrays["igbp"], invalid = np.full(layout.N_IGBP, np.nan), arrays["lc"][0].size  # 17
+    return arrays, nonfinite, invalid
 
 
 def _read_job(job: tuple[Path, PatchRecord, tuple[int, ...]]) -> Triplet | DataError:
@@ -135,6 +136,7 @@ def write_chunk(
         "ids": [str(r.patch_id) for r, _ in good],
         "footprints": [[r.crs, *r.bounds] for r, _ in good],
         "s1_nonfinite": [res[1] for _, res in good],
+        "igbp_invalid": [res[2] for _, res in good],
         "labels_missing": sum(bool(np.isnan(res[0]["igbp"][0])) for _, res in good),
         "skipped": [
             [str(r.patch_id), res.kind, str(res)]
@@ -230,6 +232,14 @@ def _finish(
                 (pid, fp[0], *map(repr, fp[1:]))
                 for c in chunks
                 for pid, fp in zip(c["ids"], c["footprints"], strict=True)
+            ),
+        ),
+        layout.ROWS: _csv_text(
+            ("patch_id", "s1_nonfinite", "igbp_invalid"),
+            (
+                row
+                for c in chunks
+                for row in zip(c["ids"], c["s1_nonfinite"], c["igbp_invalid"], strict=True)
             ),
         ),
         layout.SKIPPED: _csv_text(("patch_id", "kind", "reason"), skipped),

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from benchmarks.step_timing import StepTimer, bare_model_steps
 
 from sensormoco.training.config import load_config
-from sensormoco.training.step_timing import StepTimer, bare_model_steps
 
 
 def test_step_timer_takes_the_intervals_after_the_warm_up() -> None:

@@ -1,0 +1,182 @@
+"""The transfer protocols of one seed, each streaming its data (DESIGN §3).
+
+Linear probe and kNN read frozen features from the run's feature cache (computed batch by
+batch on first use) and keep only features of the budget (N x F) in memory; the test features
+are read in blocks. Fine-tuning iterates DataLoaders over the budget and the test set. Each
+returns test scores (M x K) for the configured input and, for a two-sensor input, with each
+sensor zeroed; plus facts of the fit. Cross-modal retrieval embeds the test set the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sensormoco import defaults
+from sensormoco.evaluation.classify import Classifier, FitConfig, fit_tensors, scores
+from sensormoco.evaluation.config import SELECT_BY, EvalConfig
+from sensormoco.evaluation.features import FeatureArray, FeatureCache, blocks, load, weights_sha256
+from sensormoco.evaluation.finetune import fine_tune, predict_scores
+from sensormoco.evaluation.knn import knn_scores
+from sensormoco.evaluation.metrics import multi_label_metrics, single_label_metrics
+from sensormoco.evaluation.retrieval import CHUNK_ROWS, chance_recall, cross_modal_recall
+from sensormoco.evaluation.samples import Labelled
+from sensormoco.evaluation.variants import Loaded
+from sensormoco.models.adapters import FUSION_BANDS
+
+Scores = dict[str, Tensor]
+KNN_BLOCK = 1024  # test rows scored at once (knn_scores' own chunk)
+
+
+def metrics(label_type: str, s: Tensor, target: Tensor, k: int) -> dict[str, float]:
+    if label_type == "single":
+        return single_label_metrics(s, target, k)
+    return multi_label_metrics(s, target)
+
+
+def score_fn(label_type: str, k: int) -> Callable[[Tensor, Tensor], float]:
+    """The validation score that picks the epoch (NaN counts as -inf)."""
+    key = SELECT_BY[label_type]
+
+    def score(s: Tensor, target: Tensor) -> float:
+        value = metrics(label_type, s, target, k)[key]
+        return -math.inf if math.isnan(value) else value
+
+    return score
+
+
+@dataclass
+class SeedContext:
+    """What the protocols of one seed read: settings, data, the loaded variant, the cache."""
+
+    config: EvalConfig
+    data: Labelled
+    loaded: Loaded
+    cache: FeatureCache
+    encoder_sha256: str | None
+    seed: int
+
+    @property
+    def k(self) -> int:
+        return len(self.data.class_names)
+
+    @property
+    def inputs(self) -> list[str]:
+        return [self.config.input] + (["s2", "s1"] if self.config.input == "s1s2" else [])
+
+    @property
+    def about(self) -> dict[str, Any]:
+        """Where the networks came from (part of each cache key)."""
+        return {"variant": self.config.variant, "encoder": self.encoder_sha256}
+
+    def network(self, net: nn.Module, role: str) -> dict[str, Any]:
+        """What the features of ``net`` depend on (its cache key's network part)."""
+        return self.about | {"role": role, "weights": weights_sha256(net)}
+
+    def features(self, net: nn.Module, network: Mapping[str, Any], ids: Sequence[Any],
+                 names: Sequence[str]) -> dict[str, FeatureArray]:  # fmt: skip
+        return dataset_features(self.cache, net, network, self.data, ids, names,
+                                self.loaded.features.bands)  # fmt: skip
+
+
+def dataset_features(cache: FeatureCache, net: nn.Module, network: Mapping[str, Any],
+                     data: Labelled, ids: Sequence[Any], names: Sequence[str],
+                     bands: Sequence[str]) -> dict[str, FeatureArray]:  # fmt: skip
+    """Features (N x F, memory-mapped) of ``net`` on the samples of ``ids`` per input."""
+    samples = data.samples(ids, "single")  # targets are not read
+    return cache.features(net, network, samples, data.fingerprint(ids), names, bands)
+
+
+def _fit_config(ctx: SeedContext) -> FitConfig:
+    c = ctx.config
+    return FitConfig(c.label_type, c.epochs, c.batch_size, c.resolved_lr, seed=ctx.seed)
+
+
+def linear(ctx: SeedContext, train: list[Any], val: list[Any],
+           test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+    """Linear probe: the head trains on cached features of the frozen network."""
+    label, device = ctx.config.label_type, ctx.cache.settings.device
+    classifier = Classifier(ctx.loaded.features, ctx.k, frozen=True)
+    net = classifier.features.to(device)
+    network = ctx.network(net, "features")
+    name = ctx.config.input
+    f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
+    f_val = load(ctx.features(net, network, val, [name])[name], device)  # V x F
+    head = classifier.head.to(device)
+    result = fit_tensors(head, f_train, ctx.data.targets(train, label).to(device), f_val,
+                         ctx.data.targets(val, label), _fit_config(ctx),
+                         score_fn(label, ctx.k))  # fmt: skip
+    out = {}
+    head.eval()
+    with torch.no_grad():
+        for name, f_test in ctx.features(net, network, test, ctx.inputs).items():
+            logits = [head(block) for block in blocks(f_test, ctx.config.batch_size, device)]
+            out[name] = scores(torch.cat(logits), label).cpu()  # M x K
+    return out, {"train": len(train), "val": len(val), "best_epoch": result.best_epoch,
+                 f"val_{SELECT_BY[label]}": result.best_score}  # fmt: skip
+
+
+def knn(ctx: SeedContext, train: list[Any], val: list[Any],
+        test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+    """kNN on cached features of the frozen network (the budget's train part votes)."""
+    device = ctx.cache.settings.device
+    net = ctx.loaded.features.eval().to(device)
+    network = ctx.network(net, "features")
+    name = ctx.config.input
+    f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
+    y_train = ctx.data.targets(train, ctx.config.label_type).to(device)
+    out = {}
+    for name, f_test in ctx.features(net, network, test, ctx.inputs).items():
+        parts = [knn_scores(f_train, y_train, block, ctx.k).cpu()
+                 for block in blocks(f_test, KNN_BLOCK, device)]  # fmt: skip
+        out[name] = torch.cat(parts)  # M x K
+    return out, {"train": len(train), "val": 0}
+
+
+def finetune(ctx: SeedContext, train: list[Any], val: list[Any],
+             test: list[Any]) -> tuple[Scores, dict[str, Any]]:  # fmt: skip
+    """Fine-tuning over DataLoaders of the budget; test scores streamed."""
+    label, settings = ctx.config.label_type, ctx.cache.settings
+    classifier = Classifier(ctx.loaded.features, ctx.k, frozen=False)
+    result = fine_tune(classifier, ctx.data.samples(train, label), ctx.data.samples(val, label),
+                       ctx.data.targets(val, label), ctx.config.input, _fit_config(ctx),
+                       settings, score_fn(label, ctx.k))  # fmt: skip
+    out = predict_scores(classifier, ctx.data.samples(test, label), ctx.inputs,
+                         classifier.features.bands, settings, label)  # fmt: skip
+    return out, {"train": len(train), "val": len(val), "best_epoch": result.best_epoch,
+                 f"val_{SELECT_BY[label]}": result.best_score}  # fmt: skip
+
+
+PROTOCOL_FNS = {"linear": linear, "knn": knn, "finetune": finetune}
+
+
+def cross_modal_retrieval(
+    loaded: Loaded,
+    data: Labelled,
+    ids: Sequence[Any],
+    cache: FeatureCache,
+    about: Mapping[str, Any] | None = None,
+) -> dict[str, float] | None:
+    """Cross-modal recall@k on ``ids`` for networks that take either sensor alone (the
+    encoder's embeddings; features for a supervised network), in query blocks. ``about``
+    describes the network for the cache key (variant, encoder file)."""
+    if tuple(loaded.features.bands) != FUSION_BANDS:
+        return None
+    net: nn.Module = loaded.encoder if loaded.encoder is not None else loaded.features
+    net = net.to(cache.settings.device)
+    network = dict(about or {}) | {
+        "role": "encoder" if loaded.encoder is not None else "features",
+        "weights": weights_sha256(net),
+    }
+    embedded = dataset_features(cache, net, network, data, ids, ["s1", "s2"], FUSION_BANDS)
+    cpu = torch.device("cpu")
+    e_s1, e_s2 = load(embedded["s1"], cpu), load(embedded["s2"], cpu)  # M x D each
+    result = cross_modal_recall(e_s1, e_s2, defaults.RETRIEVAL_KS, CHUNK_ROWS)
+    n = len(ids)
+    result |= {f"chance_r@{k}": chance_recall(n, k) for k in defaults.RETRIEVAL_KS}
+    return result
