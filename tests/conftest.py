@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -13,9 +13,19 @@ from affine import Affine
 
 from sensormoco.data.geotiff import write_raster
 from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.progress import set_quiet
 from tests.data.benv2_sample import benv2_lmdb, benv2_tree  # noqa: F401 (fixtures, BigEarthNet v2)
 
 MakeTriplet = Callable[..., PatchId]
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines() -> Iterator[None]:
+    """Progress lines (on stderr) are off, so tests can read stderr's one-line errors; the
+    console tests turn them on."""
+    set_quiet(True)
+    yield
+    set_quiet(False)
 
 
 def _default(sensor: str, size: int, rng: np.random.Generator) -> np.ndarray:

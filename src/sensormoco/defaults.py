@@ -29,14 +29,14 @@ MAX_RASTER_BYTES = 2**30
 # interrupted pack resumes at the last whole chunk.
 PACK_CHUNK_MIB = 128
 
-# Splits: share of train patches moved (by whole scenes) to validation.
-VAL_FRACTION = 0.1
-# The embedded default is small (about 1,800 non-test patches): a larger validation share keeps
-# the default 1,024 budget's 20 % validation part drawable from validation scenes.
-DEMO_VAL_FRACTION = 0.2
 # Label budgets: default size and the share of a budget used for training (rest: validation).
 LABEL_BUDGET = 1024
 BUDGET_TRAIN_FRACTION = 0.8
+# Splits: share of train patches moved (by whole scenes) to validation. Validation scenes hold
+# the share of a budget drawn from them, so the default budget fits the embedded default (about
+# 1,800 non-test patches: budget 1024 needs 205 validation patches).
+VAL_FRACTION = round(1.0 - BUDGET_TRAIN_FRACTION, 6)
+DEMO_VAL_FRACTION = VAL_FRACTION
 
 # S1 preprocessing as in the SEN12MS classification code: nan_to_num, then clip (dB).
 S1_CLIP_DB = (-25.0, 0.0)
@@ -104,3 +104,8 @@ KNN_K = 20  # neighbours voted over (cosine similarity)
 KNN_TEMPERATURE = 0.07  # neighbour votes weighted by exp(similarity / T)
 RETRIEVAL_KS = (1, 5, 10)  # recall@k of cross-modal retrieval
 MULTI_LABEL_THRESHOLD = 0.5  # sigmoid score above which a class is predicted
+
+# Console progress when stderr is not a terminal: a line every tenth of a step and at least
+# every PROGRESS_SECONDS, none in a step's first PROGRESS_QUIET_SECONDS (its summary suffices).
+PROGRESS_SECONDS = 60.0
+PROGRESS_QUIET_SECONDS = 5.0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sensormoco.cli.main import main
+from sensormoco.progress import set_quiet
 from sensormoco.data.sen12ms.labels_csv import read_labels_csv
 from sensormoco.data.sen12ms.layout import PatchId, read_id_list
 from sensormoco.data.sen12ms.splits import is_test
@@ -213,6 +214,7 @@ def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, ca
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path, capsys) -> None:
+    set_quiet(False)  # the step lines are what this test reads
     assert main(["demo", "--out", str(tmp_path), "--data-only"]) == 0
     out = capsys.readouterr().out
     assert "[5/7" in out

@@ -24,3 +24,11 @@ def test_paper_experiment_config_parses() -> None:
     assert len(exp.modes) == 6
     assert exp.budgets == (1024, None)
     assert {c.subset for c in exp.pretrain_cells()} == {"full", "nonoverlapping"}
+
+
+def test_cli_reference_is_the_generated_one() -> None:
+    """docs/cli.md is what ``python -m sensormoco.cli.reference`` prints (rerun it after a
+    change to a parser)."""
+    from sensormoco.cli.reference import reference
+
+    assert (ROOT / "docs" / "cli.md").read_text() == reference()

@@ -28,7 +28,7 @@ from sensormoco.training.config import PRESETS, load_config, read_config_file
 from sensormoco.training.views import MODES
 
 TINY = ["--config", "cpu-small", "--crop-size", "32", "--batch-size", "8", "--queue-size", "32",
-        "--workers", "0", "--log-every", "1"]  # fmt: skip
+        "--loader-workers", "0", "--log-every", "1"]  # fmt: skip
 
 
 def _pretrain(root: Path, out: Path, *args: str) -> tuple[int, str]:

@@ -216,7 +216,7 @@ def test_pretrain_skips_bad_headers_and_stops_on_unreadable_pixels(
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size * 6 // 10])
     code, _, err = run_cli(["pretrain", "--data", str(root), "--out", str(tmp_path / "run"),
                          "--config", "cpu-small", "--mode", "sensor-pairs", "--crop-size", "32",
-                         "--batch-size", "8", "--queue-size", "16", "--workers", "0",
+                         "--batch-size", "8", "--queue-size", "16", "--loader-workers", "0",
                          "--max-steps", "2", "--log-every", "1"], capsys)  # fmt: skip
     assert code == 2
     assert (

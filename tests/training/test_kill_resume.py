@@ -19,8 +19,8 @@ from sensormoco.errors import DataError
 from sensormoco.training.checkpoint import checkpoint_step
 
 ARGS = ["--config", "cpu-small", "--mode", "sensor-pairs", "--crop-size", "32", "--batch-size",
-        "8", "--queue-size", "32", "--workers", "0", "--log-every", "1", "--checkpoint-every", "4",
-        "--deterministic", "--max-steps", "40"]  # fmt: skip
+        "8", "--queue-size", "32", "--loader-workers", "0", "--log-every", "1",
+        "--checkpoint-every", "4", "--deterministic", "--max-steps", "40"]  # fmt: skip
 
 
 def _run(root: Path, out: Path, *extra: str) -> int:

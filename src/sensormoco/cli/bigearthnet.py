@@ -10,19 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli.parser import Parser, add_input, add_output
 
 
-def _root_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "root",
-        type=Path,
-        metavar="ROOT",
-        help="BigEarthNet v2 root: "
-        "metadata.parquet beside BigEarthNet-S1/ + BigEarthNet-S2/ or an LMDB "
-        "folder (data.mdb)",
+def _root_arguments(parser: Parser) -> None:
+    add_input(
+        parser,
+        "BigEarthNet v2 root: metadata.parquet beside BigEarthNet-S1/ + BigEarthNet-S2/ or an "
+        "LMDB folder (data.mdb)",
     )
     parser.add_argument(
         "--keep-snow-cloud",
@@ -31,9 +28,9 @@ def _root_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_index(parser: argparse.ArgumentParser) -> None:
+def add_index(parser: Parser) -> None:
     _root_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="index CSV to write")
+    add_output(parser, "index CSV to write", "CSV")
     parser.add_argument(
         "--headers-only",
         action="store_true",
@@ -42,16 +39,16 @@ def add_index(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_index)
 
 
-def add_labels(parser: argparse.ArgumentParser) -> None:
+def add_labels(parser: Parser) -> None:
     parser.description = "BigEarthNet v2 scene labels (19 classes) from metadata.parquet"
     _root_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="labels CSV to write")
+    add_output(parser, "labels CSV to write", "CSV")
     parser.set_defaults(func=_labels)
 
 
-def add_stats(parser: argparse.ArgumentParser) -> None:
+def add_stats(parser: Parser) -> None:
     _root_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")
+    add_output(parser, "stats JSON to write", "JSON")
     parser.add_argument(
         "--split",
         choices=("train", "validation", "test", "all"),
@@ -67,16 +64,9 @@ def add_stats(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_stats)
 
 
-def add_pack(parser: argparse.ArgumentParser) -> None:
+def add_pack(parser: Parser) -> None:
     _root_arguments(parser)
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        metavar="STORE",
-        help="store folder to create (must not exist, or be empty)",
-    )
+    add_output(parser, "store folder to create (must not exist, or be empty)", "STORE")
     parser.set_defaults(func=_pack)
 
 
@@ -95,17 +85,15 @@ def _index(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     source = open_source(args.root, args.keep_snow_cloud)
     index = build_index(source, read_pixels=not args.headers_only)
-    write_index_csv(index, args.output)
+    write_index_csv(index, args.out)
     bad = [r for r in index.rows if not r.ok and not r.status.startswith("left out")]
     for r in bad[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {r.status}", file=sys.stderr)
     if len(bad) > defaults.SHOWN_PROBLEMS:
-        print(
-            f"... and {len(bad) - defaults.SHOWN_PROBLEMS} more in {args.output}", file=sys.stderr
-        )
+        print(f"... and {len(bad) - defaults.SHOWN_PROBLEMS} more in {args.out}", file=sys.stderr)
     print(
         f"BigEarthNet v2 ({source.kind}): {index.summary()}; "
-        f"{time.perf_counter() - start:.1f} s; wrote {args.output}"
+        f"{time.perf_counter() - start:.1f} s; wrote {args.out}"
     )
     return 0 if index.usable else 1
 
@@ -119,9 +107,9 @@ def _labels(args: argparse.Namespace) -> int:
     if detect_version(args.root) == "v1":
         raise DataError(args.root, "not a BigEarthNet v2 root (no metadata.parquet)", "layout")
     metadata = load_metadata(args.root, args.keep_snow_cloud)
-    count = write_labels_csv(metadata.patches, args.output)
+    count = write_labels_csv(metadata.patches, args.out)
     _say_left_out(len(metadata.left_out))
-    print(f"labelled {count} patch(es) (19 classes, from metadata.parquet); wrote {args.output}")
+    print(f"labelled {count} patch(es) (19 classes, from metadata.parquet); wrote {args.out}")
     return 0
 
 
@@ -155,12 +143,12 @@ def _stats(args: argparse.Namespace) -> int:
             f"no readable pair in split {args.split!r}; first problem: "
             f"{skipped[0] if skipped else exc}",
         ) from exc
-    norm.save(args.output)
+    norm.save(args.out)
     if skipped:
         print(f"skipped {len(skipped)} unreadable pair(s); first: {skipped[0]}", file=sys.stderr)
     _say_left_out(len(source.metadata.left_out))
     used = len(patches) - len(skipped)
-    print(f"{used} {args.split} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    print(f"{used} {args.split} patches, {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0
 
 
@@ -168,7 +156,7 @@ def _pack(args: argparse.Namespace) -> int:
     from sensormoco.data.bigearthnet.v2_pack import pack_bigearthnet
     from sensormoco.data.bigearthnet.v2_store import SKIPPED
 
-    summary = pack_bigearthnet(args.root, args.output, args.keep_snow_cloud)
+    summary = pack_bigearthnet(args.root, args.out, args.keep_snow_cloud)
     if summary.skipped:
         print(
             f"skipped {summary.skipped} unreadable pair(s), all in {summary.path / SKIPPED}; "

@@ -21,6 +21,7 @@ from sensormoco.data.sen12ms.layout import write_id_list
 from sensormoco.data.sen12ms.splits import official_split, write_budget, write_split
 from sensormoco.data.sen12ms.subset import footprints, non_overlapping
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.progress import is_quiet
 
 DATA_DIR = "sen12ms-synthetic"
 
@@ -28,10 +29,19 @@ DATA_DIR = "sen12ms-synthetic"
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "run the embedded default end to end (synthetic SEN12MS, CPU)"
     parser = subparsers.add_parser("demo", help=help_text, description=help_text)
-    parser.add_argument("--out", type=Path, default=Path(defaults.DEMO_OUT), help="output folder")
-    parser.add_argument("--seed", type=int, default=defaults.SEED)
     parser.add_argument(
-        "--workers", type=int, default=defaults.DEMO_WORKERS, help="processes for data steps"
+        "-o",
+        "--out",
+        type=Path,
+        default=Path(defaults.DEMO_OUT),
+        help="output folder (finished steps in it are reused)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.SEED, help="seed of the data")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.DEMO_WORKERS,
+        help="processes scanning and reading files",
     )
     parser.add_argument(
         "--data-only", action="store_true", help="stop after the data steps (no training)"
@@ -43,10 +53,21 @@ STEPS = 7  # data steps 1-5, experiment 6, report 7
 
 
 def _step(number: int, text: str, start: float) -> None:
+    if is_quiet() and number < STEPS:
+        return
     print(f"[{number}/{STEPS} {time.perf_counter() - start:6.1f} s] {text}", flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sensormoco.rundir import run_folder
+    from sensormoco.runlog import log_to
+
+    # one writer at a time; finished steps are reused
+    with run_folder(args.out, resume=True, keep=True), log_to(args.out / "console.log"):
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     out: Path = args.out
     root = out / f"{DATA_DIR}-seed{args.seed}"
     start = time.perf_counter()
@@ -88,7 +109,10 @@ def _run(args: argparse.Namespace) -> int:
     from sensormoco.experiments.matrix import demo_experiment
     from sensormoco.experiments.runner import run_and_report
 
-    _step(6, "experiment: pre-training and evaluation (about 10 minutes on 2 cores)", start)
-    report = run_and_report(demo_experiment(), out / "experiment", print, data=str(root))
+    _step(
+        6, "experiment: pre-training and evaluation (about 10 min on an idle 2-core machine)", start
+    )
+    progress = (lambda _: None) if is_quiet() else print
+    report = run_and_report(demo_experiment(), out / "experiment", progress, data=str(root))
     _step(7, f"report: {report}", start)
     return 0

@@ -1,30 +1,208 @@
-"""``sensormoco evaluate --data ROOT --encoder FILE --protocol linear|finetune|knn --out DIR``.
+"""``sensormoco evaluate --data ROOT --encoder FILE [--protocol linear|finetune|knn] --out DIR``.
 
 Scene classification on SEN12MS at a label budget over seeds, with retrieval and missing-sensor
 robustness where the encoder takes either sensor. ``--variant supervised`` (no encoder) gives the
-randomly initialised baselines.
+randomly initialised baselines: a linear probe on a random backbone, or a network trained from
+scratch (``--protocol finetune``).
+
+The flags are those of :class:`~sensormoco.evaluation.run.EvalConfig`, one per field (FLAGS;
+the tests check the table against the dataclass, which is not imported here: it pulls in torch).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from sensormoco import defaults
+from sensormoco.cli.parser import existing_dir, existing_file
+from sensormoco.errors import DataError
+from sensormoco.rundir import check_run_folder
 
 # torch is imported when the command runs; these names are checked against the code by tests
 VARIANT_NAMES = "supervised, supervised-1x1, moco, moco-1x1, moco-1x1-rnd"
+VARIANT_CHOICES = tuple(VARIANT_NAMES.split(", "))
 
 
 def _budget(text: str) -> int | None:
     if text == "full":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"budget must be a number or 'full', got {text!r}"
         ) from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"budget must be at least 2 patches, got {value}")
+    return value
+
+
+def _positive(kind: type) -> Any:
+    def check(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    check.__name__ = kind.__name__
+    return check
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+# flag -> (EvalConfig field, parse, help, extra add_argument keywords)
+FLAGS: dict[str, tuple[str, Any, str, dict[str, Any]]] = {
+    "--encoder": (
+        "encoder",
+        existing_file("--encoder"),
+        "exported encoder (encoder.pt of a pretrain run)",
+        {"metavar": "FILE"},
+    ),
+    "--variant": (
+        "variant",
+        str,
+        f"weights the classifier starts from: {VARIANT_NAMES} "
+        "(default: moco with --encoder, else supervised)",
+        {"choices": VARIANT_CHOICES},
+    ),
+    "--protocol": (
+        "protocol",
+        str,
+        "linear probe on frozen features, fine-tuning of the whole network, or kNN",
+        {"choices": ("linear", "finetune", "knn")},
+    ),
+    "--input": ("input", str, "sensors the classifier sees", {"choices": ("s1", "s2", "s1s2")}),
+    "--dataset": (
+        "dataset",
+        str,
+        "sen12ms (ROOT: the tree or a store) or bigearthnet (ROOT: "
+        "v1's S1 and S2 archives or a v2 root, detected)",
+        {"choices": ("sen12ms", "bigearthnet")},
+    ),
+    "--splits": (
+        "splits",
+        existing_dir("--splits", "folder"),
+        "BigEarthNet v1: folder of "
+        "train.csv, val.csv, test.csv (default: ROOT; v2 roots carry their splits)",
+        {"metavar": "DIR"},
+    ),
+    "--stats": (
+        "statistics",
+        existing_file("--stats"),
+        "BigEarthNet v2: statistics from "
+        "`sensormoco stats bigearthnet` (default: the published train-split ones)",
+        {"metavar": "JSON"},
+    ),
+    "--label-type": (
+        "label_type",
+        str,
+        "single or multi (default: single on SEN12MS, multi on BigEarthNet)",
+        {"choices": ("single", "multi")},
+    ),
+    "--scheme": (
+        "scheme",
+        str,
+        f"classes (default: {defaults.LABEL_SCHEME} on SEN12MS, 19 on BigEarthNet)",
+        {"choices": ("igbp10", "igbp17", "19", "43")},
+    ),
+    "--budget": (
+        "budget",
+        _budget,
+        "labelled patches drawn per seed, "
+        f"{round(defaults.BUDGET_TRAIN_FRACTION * 100)} %% from train and the rest from "
+        "validation scenes (at least 2), or 'full' (the whole split)",
+        {"metavar": "N"},
+    ),
+    "--seeds": (
+        "seeds",
+        int,
+        "seeds, one run each (mean ± std over them)",
+        {"nargs": "+", "metavar": "S"},
+    ),
+    "--backbone": (
+        "backbone",
+        str,
+        "backbone of the supervised variants (an encoder brings its own)",
+        {},
+    ),
+    "--epochs": (
+        "epochs",
+        _positive(int),
+        "epochs over the budget's training part (the best validation epoch is kept)",
+        {},
+    ),
+    "--batch-size": ("batch_size", _positive(int), "batch size", {}),
+    "--lr": (
+        "lr",
+        _positive(float),
+        f"learning rate (default: {defaults.EVAL_LINEAR_LR} linear, "
+        f"{defaults.EVAL_FINETUNE_LR} finetune)",
+        {},
+    ),
+    "--val-fraction": (
+        "val_fraction",
+        _fraction,
+        "share of non-test patches in validation scenes",
+        {"metavar": "F"},
+    ),
+    "--split-seed": ("split_seed", int, "seed of the validation scenes", {"metavar": "S"}),
+    "--labels": (
+        "labels_csv",
+        existing_file("--labels"),
+        "labels.csv (else read from lc)",
+        {"metavar": "CSV"},
+    ),
+    "--index": (
+        "index_csv",
+        existing_file("--index"),
+        "index.csv from `sensormoco index` (else ROOT is scanned)",
+        {"metavar": "CSV"},
+    ),
+    "--workers": (
+        "workers",
+        _non_negative,
+        "processes that scan the tree and load samples (0: this process)",
+        {},
+    ),
+    "--device": (
+        "device",
+        str,
+        "where the networks run: auto (CUDA when available), cpu, cuda:0, ...",
+        {},
+    ),
+}
+# EvalConfig's defaults (checked against it by the tests), shown in --help
+DEFAULTS: dict[str, Any] = {
+    "protocol": defaults.EVAL_PROTOCOL,
+    "input": defaults.EVAL_INPUT,
+    "dataset": "sen12ms",
+    "budget": defaults.LABEL_BUDGET,
+    "seeds": defaults.EVAL_SEEDS,
+    "backbone": defaults.BACKBONE,
+    "epochs": defaults.EVAL_EPOCHS,
+    "batch_size": defaults.EVAL_BATCH_SIZE,
+    "val_fraction": defaults.VAL_FRACTION,
+    "split_seed": defaults.SEED,
+    "workers": defaults.SCAN_WORKERS,
+    "device": "auto",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,112 +210,97 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser("evaluate", help=help_text, description=help_text)
     p.add_argument(
         "--data",
-        type=Path,
+        type=existing_dir("--data"),
         required=True,
         metavar="ROOT",
-        help="SEN12MS tree or packed store (sensormoco pack)",
-    )
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
-    p.add_argument("--encoder", type=Path, help="exported encoder (encoder.pt of a pretrain run)")
-    p.add_argument(
-        "--variant", help=f"{VARIANT_NAMES} (default: moco with --encoder, else supervised)"
+        help="SEN12MS tree or packed store (sensormoco pack), or BigEarthNet "
+        "archives (see --dataset)",
     )
     p.add_argument(
-        "--protocol", default=defaults.EVAL_PROTOCOL, choices=("linear", "finetune", "knn")
-    )
-    p.add_argument("--input", default=defaults.EVAL_INPUT, choices=("s1", "s2", "s1s2"))
-    p.add_argument(
-        "--dataset",
-        default="sen12ms",
-        choices=("sen12ms", "bigearthnet"),
-        help="sen12ms (ROOT: the tree) or bigearthnet (ROOT: v1's S1 and S2 archives or a v2 "
-        "root, detected)",
-    )
-    p.add_argument(
-        "--splits",
+        "-o",
+        "--out",
         type=Path,
+        required=True,
         metavar="DIR",
-        help="BigEarthNet v1: folder of train.csv, val.csv, test.csv (default ROOT; v2 roots "
-        "carry their splits)",
+        help="run directory (new or empty; or --resume)",
     )
+    for flag, (field, kind, text, extra) in FLAGS.items():
+        shown = DEFAULTS.get(field)
+        if isinstance(shown, tuple):
+            shown = " ".join(map(str, shown))
+        text = text if shown is None else f"{text} (default: {shown})"
+        p.add_argument(flag, dest=field, type=kind, help=text, **extra)
     p.add_argument(
-        "--stats",
-        type=Path,
-        metavar="JSON",
-        help="BigEarthNet v2: statistics from `sensormoco stats bigearthnet` (default: the "
-        "published train-split ones)",
-    )
-    p.add_argument(
-        "--label-type",
-        choices=("single", "multi"),
-        help="single or multi (default: single on SEN12MS, multi on BigEarthNet)",
-    )
-    p.add_argument(
-        "--scheme",
-        choices=("igbp10", "igbp17", "19", "43"),
-        help=f"classes (default: {defaults.LABEL_SCHEME} on SEN12MS, 19 on BigEarthNet)",
-    )
-    p.add_argument(
-        "--budget",
-        type=_budget,
-        default=defaults.LABEL_BUDGET,
-        help="labelled patches (64 ... 4096) or 'full'",
-    )
-    p.add_argument("--seeds", type=int, nargs="+", default=list(defaults.EVAL_SEEDS))
-    p.add_argument("--backbone", default=defaults.BACKBONE, help="backbone of supervised variants")
-    p.add_argument("--epochs", type=int, default=defaults.EVAL_EPOCHS)
-    p.add_argument("--batch-size", type=int, default=defaults.EVAL_BATCH_SIZE)
-    p.add_argument("--lr", type=float, help="learning rate (default: the protocol's)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=defaults.VAL_FRACTION,
-        help="share of non-test patches in validation scenes",
-    )
-    p.add_argument("--labels", type=Path, metavar="CSV", help="labels.csv (else read from lc)")
-    p.add_argument("--index", type=Path, metavar="CSV", help="index.csv from `sensormoco index`")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=defaults.SCAN_WORKERS,
-        help="processes that scan the tree and load samples (0: this one)",
+        "--resume", action="store_true", help="continue the run in DIR (finished seeds are kept)"
     )
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from sensormoco.evaluation.run import EvalConfig, run_evaluation, summary_line
+def display_name(variant: str, protocol: str) -> str:
+    """The name of a variant under a protocol: the supervised variants are supervised models
+    only when fine-tuned; a linear probe or kNN on them measures a random-init network."""
+    if variant.startswith("supervised") and protocol != "finetune":
+        return variant.replace("supervised", "random-init")
+    return variant
 
-    variant = args.variant or ("moco" if args.encoder else "supervised")
-    ben = args.dataset == "bigearthnet"
-    label_type = args.label_type or ("multi" if ben else "single")
-    scheme = args.scheme or ("19" if ben else defaults.LABEL_SCHEME)
-    config = EvalConfig(
-        data=str(args.data),
-        encoder=str(args.encoder) if args.encoder else None,
-        variant=variant,
-        protocol=args.protocol,
-        input=args.input,
-        label_type=label_type,
-        scheme=scheme,
-        dataset=args.dataset,
-        splits=str(args.splits) if args.splits else None,
-        statistics=str(args.stats) if args.stats else None,
-        budget=args.budget,
-        seeds=tuple(args.seeds),
-        backbone=args.backbone,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        val_fraction=args.val_fraction,
-        labels_csv=str(args.labels) if args.labels else None,
-        index_csv=str(args.index) if args.index else None,
-        workers=args.workers,
+
+def _config(args: argparse.Namespace) -> Any:
+    """The EvalConfig of the arguments, every check that needs no data done."""
+    from sensormoco.evaluation.run import EvalConfig
+    from sensormoco.training.checkpoint import encoder_metadata
+
+    given = {field: getattr(args, field) for field, *_ in FLAGS.values()}
+    values = {k: v for k, v in given.items() if v is not None}
+    ben = values.get("dataset") == "bigearthnet"
+    values.setdefault("variant", "moco" if args.encoder else "supervised")
+    values.setdefault("label_type", "multi" if ben else "single")
+    values.setdefault("scheme", "19" if ben else defaults.LABEL_SCHEME)
+    if values["variant"].startswith("moco") and args.encoder is None:
+        raise DataError("--encoder", f"variant {values['variant']} needs --encoder FILE")
+    if args.encoder is not None:
+        if values["variant"].startswith("supervised"):
+            raise DataError("--encoder", f"variant {values['variant']} takes no encoder")
+        meta = encoder_metadata(args.encoder)  # a missing or corrupt file fails here, fast
+        values["backbone"] = meta["backbone"]
+    for key in ("encoder", "splits", "statistics", "labels_csv", "index_csv"):
+        if key in values:
+            values[key] = str(values[key])
+    if "seeds" in values:
+        values["seeds"] = tuple(values["seeds"])
+    return EvalConfig(data=str(args.data), **values)
+
+
+def _budget_hint(exc: ValueError, args: argparse.Namespace, config: Any) -> str:
+    given = "given" if args.budget is not None else "the default"
+    return (
+        f"{exc} (--budget {config.budget} is {given}; choose a smaller --budget or 'full', "
+        f"or a larger --val-fraction, now {config.val_fraction})"
     )
-    result = run_evaluation(config, args.out)
-    line = summary_line(result)
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_run_folder(args.out, args.resume)
+    config = _config(args)
+    from sensormoco.evaluation.run import FEATURES, run_evaluation, summary_line
+    from sensormoco.evaluation.seed_results import FOLDER as SEEDS
+    from sensormoco.progress import is_quiet
+    from sensormoco.rundir import run_folder
+    from sensormoco.runlog import log_to
+
+    progress = (lambda _: None) if is_quiet() else print
+    # finished seeds and computed features make a failed run resumable: kept, not cleaned
+    kept = [SEEDS, FEATURES]
+    with run_folder(args.out, args.resume, resumable=kept), log_to(args.out / "console.log"):
+        try:
+            result = run_evaluation(config, args.out, progress, resume=args.resume)
+        except ValueError as exc:
+            if str(exc).startswith("budget ") and " needs " in str(exc):
+                raise ValueError(_budget_hint(exc, args, config)) from exc
+            raise
+    name = display_name(config.variant, config.protocol)
     print(
-        f"evaluated {variant} ({args.protocol}, {args.input}, budget {result['budget']}): "
-        f"{line} over {len(args.seeds)} seed(s); wrote {args.out / 'metrics.json'}"
+        f"evaluated {name} ({config.protocol}, {config.input}, budget {result['budget']}): "
+        f"{summary_line(result)} over {len(config.seeds)} seed(s); "
+        f"wrote {args.out / 'metrics.json'}"
     )
     return 0

@@ -1,4 +1,5 @@
-"""``sensormoco export ENCODER -o DIR``: a folder a timm / Hugging Face user recognises.
+"""``sensormoco export ENCODER -o DIR`` (or ``--encoder ENCODER``, as in ``evaluate``): a folder
+a timm / Hugging Face user recognises.
 
 ``model.safetensors`` (backbone, timm key names), ``config.json`` (timm's convention plus the
 bands and input rules), ``README.md`` (the model card) and, for a 1x1 adapter,
@@ -10,11 +11,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sensormoco.cli.parser import Parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "export an encoder as safetensors + timm config.json + model card"
-    p = subparsers.add_parser("export", help=help_text, description=help_text)
-    p.add_argument("encoder", type=Path, metavar="ENCODER", help="encoder.pt of a pre-training run")
+    p: Parser = subparsers.add_parser("export", help=help_text, description=help_text)
+    text = "encoder.pt of a pre-training run"
+    p.add_argument(
+        "encoder", nargs="?", type=Path, metavar="ENCODER", help=f"{text} (or --encoder)"
+    )
+    p.add_argument("--encoder", dest="_encoder", type=Path, metavar="ENCODER", help=text)
+    p.pairs.append(("encoder", "_encoder", "ENCODER or --encoder ENCODER"))
     p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="folder to write")
     p.add_argument(
         "--report",

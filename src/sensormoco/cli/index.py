@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli import bigearthnet
+from sensormoco.cli.parser import add_input, add_output
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.sen12ms.index import build_index, write_index_csv
 
@@ -20,29 +20,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "scan a dataset and validate every file, one row per patch",
         bigearthnet.add_index,
     )
-    parser.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="index CSV to write")
+    add_input(parser, "SEN12MS root folder")
+    add_output(parser, "index CSV to write", "CSV")
     parser.add_argument(
         "--headers-only",
         action="store_true",
         help="check headers only (fast); by default every pixel is read",
     )
-    parser.add_argument("--workers", type=int, default=defaults.SCAN_WORKERS)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.SCAN_WORKERS,
+        help="processes scanning and reading files (0: this process)",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     index = build_index(args.root, read_pixels=not args.headers_only, workers=args.workers)
-    write_index_csv(index, args.output)
+    write_index_csv(index, args.out)
     for record in index.bad[: defaults.SHOWN_PROBLEMS]:
         print(f"bad: {record.reason}", file=sys.stderr)
     if len(index.bad) > defaults.SHOWN_PROBLEMS:
         print(
-            f"... and {len(index.bad) - defaults.SHOWN_PROBLEMS} more in {args.output}",
+            f"... and {len(index.bad) - defaults.SHOWN_PROBLEMS} more in {args.out}",
             file=sys.stderr,
         )
     for path in index.unrecognised[: defaults.SHOWN_PROBLEMS]:
         print(f"unrecognised: {index.root / path}: not a SEN12MS patch file name", file=sys.stderr)
-    print(f"{index.summary()}; {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    print(f"{index.summary()}; {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0 if index.usable else 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
 from sensormoco.cli import bigearthnet
+from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.labels import SCHEMES, label_rows
 from sensormoco.data.sen12ms.labels_csv import write_labels_csv
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         bigearthnet.add_labels,
     )
     add_source_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="labels CSV to write")
+    add_output(parser, "labels CSV to write", "CSV")
     parser.add_argument("--scheme", choices=sorted(SCHEMES), default=defaults.LABEL_SCHEME)
     parser.add_argument(
         "--threshold",
@@ -88,12 +89,12 @@ def _run(args: argparse.Namespace) -> int:
     fractions = lc.fractions
     if pickle is not None:
         comparison = compare_probabilities(lc.fractions, pickle.fractions)
-        _report_disagreements(comparison, args.output)
+        _report_disagreements(comparison, args.out)
         fractions = {pid: pickle.fractions.get(pid, f) for pid, f in lc.fractions.items()}
     if not fractions:
         raise DataError(args.root, "no patch could be labelled")
     rows = label_rows(fractions, args.scheme, args.threshold)
-    write_labels_csv(args.output, rows, args.scheme)
+    write_labels_csv(args.out, rows, args.scheme)
     source = "the pickle (lc where it has no entry)" if args.probabilities else "lc layer 1"
-    print(f"labelled {len(rows)} patch(es) ({args.scheme}) from {source}; wrote {args.output}")
+    print(f"labelled {len(rows)} patch(es) ({args.scheme}) from {source}; wrote {args.out}")
     return 0

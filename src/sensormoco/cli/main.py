@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +20,9 @@ from sensormoco.cli import (
     subset,
     synth,
 )
+from sensormoco.cli.parser import Parser, leaves
 from sensormoco.errors import SensormocoError
+from sensormoco.progress import is_quiet, set_quiet
 
 # Each command module exposes ``register(subparsers)``, which adds its parser and sets
 # ``func`` (args -> exit code) as a default.
@@ -41,8 +42,8 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="sensormoco",
         description="Self-supervised learning on geo-aligned Sentinel-1/Sentinel-2 pairs.",
     )
@@ -50,12 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)
+    for leaf in leaves(parser):
+        leaf.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress lines: only the final summary and errors",
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors on input become a one-line message and exit code 2."""
     args = build_parser().parse_args(argv)
+    quiet = is_quiet()
+    set_quiet(quiet or args.quiet)
     try:
         code: int = args.func(args)
     except (SensormocoError, ValueError, OSError) as exc:
@@ -65,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sensormoco {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_quiet(quiet)
     return code
 
 

@@ -10,32 +10,26 @@ from pathlib import Path
 
 from sensormoco import defaults
 from sensormoco.cli import bigearthnet
+from sensormoco.cli.parser import Parser, add_input, add_output
 from sensormoco.data.store.format import SKIPPED, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "pack a dataset into a store for fast random access (or verify a store)"
-    parser = subparsers.add_parser("pack", help=help_text, description=help_text)
+    parser: Parser = subparsers.add_parser("pack", help=help_text, description=help_text)
     choices = parser.add_subparsers(
         dest="dataset", metavar="{sen12ms,bigearthnet,verify}", required=True
     )
-    sen12ms = choices.add_parser(
+    sen12ms: Parser = choices.add_parser(
         "sen12ms",
         help="pack a SEN12MS tree",
         description="Pack the usable triplets of a SEN12MS tree (or those of --ids) into a "
         "store. An interrupted pack resumes when run again with the same inputs; STORE appears "
         "only when complete. Bad triplets are skipped and listed in STORE/skipped.csv.",
     )
-    sen12ms.add_argument("root", type=Path, metavar="ROOT", help="SEN12MS root folder")
-    sen12ms.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        metavar="STORE",
-        help="store folder to create (must not exist, or be empty)",
-    )
+    add_input(sen12ms, "SEN12MS root folder")
+    add_output(sen12ms, "store folder to create (must not exist, or be empty)", "STORE")
     sen12ms.add_argument("--ids", type=Path, metavar="TXT", help="only these patch ids")
     sen12ms.add_argument(
         "--index",
@@ -58,18 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "native sizes, lossless); unreadable pairs are listed in STORE/skipped.csv.",
         )
     )
-    verify = choices.add_parser(
+    verify: Parser = choices.add_parser(
         "verify",
         help="check a store against its sha256 checksums",
         description="Validate STORE's manifest and files, then hash every array chunk and "
         "compare with STORE/checksums.csv (reads the whole store).",
     )
-    verify.add_argument("store", type=Path, metavar="STORE", help="store folder")
+    add_input(verify, "store folder", "STORE")
     verify.set_defaults(func=_verify)
 
 
 def _pack(args: argparse.Namespace) -> int:
-    summary = pack_sen12ms(args.root, args.output, args.ids, args.index, args.workers)
+    summary = pack_sen12ms(args.root, args.out, args.ids, args.index, args.workers)
     bad = sum(summary.skipped.values())
     if bad or summary.absent:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped.items()))
@@ -92,16 +86,16 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    store = open_store(args.store)
+    store = open_store(args.root)
     problems = store.verify()
     for problem in problems:
         print(f"corrupt: {problem}", file=sys.stderr)
     seconds = time.perf_counter() - start
     if problems:
-        print(f"{args.store}: {len(problems)} array chunk(s) fail their sha256", file=sys.stderr)
+        print(f"{args.root}: {len(problems)} array chunk(s) fail their sha256", file=sys.stderr)
         return 1
     print(
-        f"{args.store}: {store.count} patches, {store.manifest['chunks']} chunk(s), every "
+        f"{args.root}: {store.count} patches, {store.manifest['chunks']} chunk(s), every "
         f"sha256 matches ({seconds:.1f} s)"
     )
     return 0

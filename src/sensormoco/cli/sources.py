@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli.parser import Parser, add_input
 from sensormoco.data.sources import PatchSource, open_source
 from sensormoco.errors import DataError
 
@@ -20,13 +21,13 @@ def add_dataset_parser(
     subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
     command: str,
     help_text: str,
-    bigearthnet: Callable[[argparse.ArgumentParser], None] | None = None,
-) -> argparse.ArgumentParser:
+    bigearthnet: Callable[[Parser], None] | None = None,
+) -> Parser:
     """Add ``sensormoco COMMAND`` with its dataset choice ``sen12ms`` and, when ``bigearthnet``
     is given (it fills that parser), ``bigearthnet``; return the ``sen12ms`` parser."""
     parser = subparsers.add_parser(command, help=help_text, description=help_text)
     datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    dataset: argparse.ArgumentParser = datasets.add_parser(
+    dataset: Parser = datasets.add_parser(
         "sen12ms", help=f"{help_text} (SEN12MS)", description=help_text
     )
     if bigearthnet is not None:
@@ -38,10 +39,8 @@ def add_dataset_parser(
     return dataset
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "root", type=Path, metavar="ROOT", help="SEN12MS root folder or packed store"
-    )
+def add_source_arguments(parser: Parser) -> None:
+    add_input(parser, "SEN12MS root folder or packed store")
     parser.add_argument(
         "--index",
         type=Path,

@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
 from sensormoco import defaults
 from sensormoco.cli import bigearthnet
+from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.bands import resolve_bands
 from sensormoco.data.sen12ms.splits import official_split
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         bigearthnet.add_stats,
     )
     add_source_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, help="stats JSON to write")
+    add_output(parser, "stats JSON to write", "JSON")
     parser.add_argument(
         "--split",
         choices=("train", "all"),
@@ -73,9 +73,9 @@ def _run(args: argparse.Namespace) -> int:
             yield np.concatenate([sample["s1"].numpy(), sample["s2"].numpy()])  # C x H x W
 
     norm = stream_statistics(s1_bands + s2_bands, patches())
-    norm.save(args.output)
+    norm.save(args.out)
     if skipped:
         print(f"skipped {len(skipped)} unreadable patch(es); first: {skipped[0]}", file=sys.stderr)
     used = len(ids) - len(skipped)
-    print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.output}")
+    print(f"{used} patches, {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0

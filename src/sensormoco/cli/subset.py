@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.layout import write_id_list
 from sensormoco.data.sen12ms.splits import is_test
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         required=True,
         help="greedy non-overlapping subset per UTM zone (season, scene, patch order)",
     )
-    parser.add_argument("-o", "--output", type=Path, required=True, help="ids.txt to write")
+    add_output(parser, "ids.txt to write", "TXT")
     parser.add_argument(
         "--include-test", action="store_true", help="also consider the hold-out test scenes"
     )
@@ -40,9 +40,9 @@ def _run(args: argparse.Namespace) -> int:
     candidates = [f for f in every if args.include_test or not is_test(f.patch_id)]
     excluded = len(every) - len(candidates)
     kept = non_overlapping(candidates, args.max_overlap)
-    write_id_list(args.output, kept)
+    write_id_list(args.out, kept)
     print(
         f"kept {len(kept)}, dropped {len(candidates) - len(kept)} overlapping, "
-        f"excluded {excluded} test patch(es); wrote {args.output}"
+        f"excluded {excluded} test patch(es); wrote {args.out}"
     )
     return 0

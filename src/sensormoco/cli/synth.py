@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sensormoco import defaults
+from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.sen12ms.synth import PROBABILITY_PICKLE, SynthConfig, synthesize_sen12ms
 
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = add_dataset_parser(
         subparsers, "synth", "write a synthetic dataset of real GeoTIFFs in its exact layout"
     )
-    parser.add_argument("out", type=Path, metavar="OUT", help="output folder (new or empty)")
+    add_output(parser, "output folder (new or empty)", "OUT", positional=True, old=None)
     parser.add_argument(
         "--scenes",
         type=int,

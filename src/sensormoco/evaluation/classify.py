@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from sensormoco import defaults
 from sensormoco.evaluation.variants import FeatureNet
+from sensormoco.progress import Progress, track
 
 PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
 LABEL_TYPES: tuple[str, ...] = ("single", "multi")
@@ -84,13 +85,24 @@ def scores(logits: Tensor, label_type: str) -> Tensor:
 
 
 @torch.no_grad()
-def predict(module: nn.Module, x: Tensor, batch_size: int) -> Tensor:
-    """``module`` applied in eval mode over ``x`` in batches: N x ... -> N x ..."""
+def predict(module: nn.Module, x: Tensor, batch_size: int, label: str | None = None) -> Tensor:
+    """``module`` applied in eval mode over ``x`` in batches: N x ... -> N x ...; ``label``:
+    show the progress under this name (in patches)."""
     was_training = module.training
     module.eval()
-    out = torch.cat([module(part) for part in torch.split(x, batch_size)])
+    parts = torch.split(x, batch_size)
+    if label is None:
+        out = torch.cat([module(part) for part in parts])
+    else:
+        with Progress(label, len(x)) as shown:
+            out = torch.cat([_counted(module(part), shown) for part in parts])
     module.train(was_training)
     return out
+
+
+def _counted(batch: Tensor, progress: Progress) -> Tensor:
+    progress.update(len(batch))
+    return batch
 
 
 @dataclass
@@ -113,9 +125,11 @@ def train_best(
     y_val: Tensor,
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
+    label: str = "fitting",
 ) -> FitResult:
     """Train ``net`` (SGD, cosine schedule) on ``batches()`` each epoch and leave it at its
-    best epoch on validation (``val_score(val_scores(), y_val)``, higher is better)."""
+    best epoch on validation (``val_score(val_scores(), y_val)``, higher is better); the
+    epochs' progress is shown under ``label``."""
     criterion = loss_fn(config.label_type)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
@@ -127,7 +141,7 @@ def train_best(
     )
     best = (-math.inf, 0, copy.deepcopy(net.state_dict()))
     history = []
-    for epoch in range(1, config.epochs + 1):
+    for epoch in track(range(1, config.epochs + 1), label, unit="epochs"):
         net.train()
         for x, y in batches():
             loss = criterion(net(x), y)
@@ -155,10 +169,12 @@ def fit(
     """Train ``classifier`` on in-memory inputs (:func:`fit_tensors`). Frozen classifiers
     train their head on features computed once."""
     if classifier.frozen:  # a fixed function: compute its features once
-        x_train = predict(classifier.features, x_train, config.batch_size)  # N x F
+        x_train = predict(classifier.features, x_train, config.batch_size, "features")  # N x F
         x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
-        return fit_tensors(classifier.head, x_train, y_train, x_val, y_val, config, val_score)
-    return fit_tensors(classifier, x_train, y_train, x_val, y_val, config, val_score)
+        return fit_tensors(
+            classifier.head, x_train, y_train, x_val, y_val, config, val_score, "linear probe"
+        )
+    return fit_tensors(classifier, x_train, y_train, x_val, y_val, config, val_score, "fine-tuning")
 
 
 def fit_tensors(
@@ -169,6 +185,7 @@ def fit_tensors(
     y_val: Tensor,
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
+    label: str = "linear probe",
 ) -> FitResult:
     """:func:`train_best` on in-memory inputs (a linear head on features, or a network on
     tensors): batches in a random order per epoch drawn with ``config.seed``; validation
@@ -184,4 +201,4 @@ def fit_tensors(
         return scores(predict(net, x_val, config.batch_size), config.label_type).cpu()
 
     steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
-    return train_best(net, batches, steps_per_epoch, val_scores, y_val, config, val_score)
+    return train_best(net, batches, steps_per_epoch, val_scores, y_val, config, val_score, label)

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from sensormoco.atomic import atomic_path
 from sensormoco.evaluation.loader import LoaderSettings, inputs, loader
 from sensormoco.evaluation.samples import Sample
+from sensormoco.progress import Progress
 
 FORMAT = 1
 FeatureArray = np.ndarray[Any, np.dtype[np.float32]]
@@ -106,7 +107,7 @@ class FeatureCache:
         device = self.settings.device
         was_training = net.training
         net.eval()
-        with ExitStack() as files:
+        with ExitStack() as files, Progress("features", n) as shown:
             arrays: dict[str, np.memmap[Any, np.dtype[np.float32]]] = {}
             row = 0
             for batch in loader(dataset, self.settings):
@@ -119,6 +120,7 @@ class FeatureCache:
                         )
                     arrays[name][row : row + len(out)] = out.numpy()
                 row += len(batch["s1"])
+                shown.update(len(batch["s1"]))
             for array in arrays.values():
                 array.flush()
             arrays.clear()

@@ -66,4 +66,6 @@ def fine_tune(
     def val_scores() -> Tensor:
         return predict_scores(classifier, val, [input_], bands, settings, config.label_type)[input_]
 
-    return train_best(classifier, batches, max(1, len(order)), val_scores, y_val, config, val_score)
+    return train_best(
+        classifier, batches, max(1, len(order)), val_scores, y_val, config, val_score, "fine-tuning"
+    )

@@ -22,6 +22,7 @@ Conventions, decided once for every report:
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -225,8 +226,11 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
     return tmc.multiclass_confusion_matrix(pred, target, num_classes=num_classes)  # C x C
 
 
-def save_confusion_png(matrix: Tensor, class_names: Sequence[str], path: str | Path) -> None:
-    """Write ``matrix`` (C x C counts) as a PNG: colours row-normalised, counts annotated."""
+def save_confusion_png(
+    matrix: Tensor, class_names: Sequence[str], path: str | Path, title: str | None = None
+) -> None:
+    """Write ``matrix`` (C x C counts) as a PNG: colours row-normalised, counts annotated,
+    ``title`` above (which run, seed and score)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -249,6 +253,8 @@ def save_confusion_png(matrix: Tensor, class_names: Sequence[str], path: str | P
     ax.set_yticks(list(range(c)), labels=list(class_names))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
     fontsize = 8 if c <= 20 else 5
     for i in range(c):
         for j in range(c):
@@ -261,7 +267,8 @@ def save_confusion_png(matrix: Tensor, class_names: Sequence[str], path: str | P
 
 
 def aggregate(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation (ddof 1; 0.0 for one seed) of each metric over seeds."""
+    """Mean and sample standard deviation (ddof 1) of each metric over seeds; the std of one
+    seed is undefined: NaN (null in metrics.json, n/a in tables)."""
     if not per_seed:
         raise ValueError("aggregate needs the metrics of at least one seed")
     keys = list(per_seed[0])
@@ -274,6 +281,6 @@ def aggregate(per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, fl
     result: dict[str, dict[str, float]] = {}
     for key in keys:
         values = [float(metrics[key]) for metrics in per_seed]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        std = statistics.stdev(values) if len(values) > 1 else math.nan
         result[key] = {"mean": statistics.fmean(values), "std": std}
     return result

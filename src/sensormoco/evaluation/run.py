@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from sensormoco.evaluation.protocols import (
 from sensormoco.evaluation.samples import Labelled
 from sensormoco.evaluation.seed_results import load_seed, save_seed
 from sensormoco.evaluation.variants import load_variant
+from sensormoco.training.checkpoint import encoder_metadata
 
 __all__ = ["DATASETS", "SELECT_BY", "EvalConfig", "Labelled", "run_evaluation", "summary_line"]
 FEATURES = "features"
@@ -106,7 +107,11 @@ def _seed(
             row[f"{zeroed}_zeroed"] = metrics(label, s, target, k)
     if label == "single":
         matrix = confusion_matrix(main.argmax(dim=1), target, k)
-        save_confusion_png(matrix, names, out / f"confusion_seed{seed}.png")
+        title = (
+            f"{config.variant} / {config.protocol} / {config.input}, seed {seed}: "
+            f"test OA {row['metrics']['oa']:.3f} (N = {len(test_ids)})"
+        )
+        save_confusion_png(matrix, names, out / f"confusion_seed{seed}.png", title)
         row["confusion"] = matrix.tolist()
     return row, retrieval
 
@@ -122,6 +127,8 @@ def run_evaluation(
     ``data`` reuses an already loaded dataset (same root and scheme). ``resume`` keeps the
     seeds an interrupted run of the same settings finished (seeds/seed_{S}.json)."""
     out = Path(out)
+    if config.encoder is not None:  # config.yaml records the encoder's real backbone
+        config = replace(config, backbone=encoder_metadata(config.encoder)["backbone"])
     start = time.perf_counter()
     data = data if data is not None else load_data(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,4 +228,6 @@ def summary_line(result: dict[str, Any], keys: Sequence[str] = ("oa", "aa", "mic
     """One line: the first of ``keys`` present, as mean ± std."""
     agg = result["aggregate"]
     key = next((k for k in keys if k in agg), next(iter(agg)))
-    return f"{key} {agg[key]['mean']:.4f} ± {agg[key]['std']:.4f}"
+    std = agg[key]["std"]
+    shown = "n/a (one seed)" if std is None or math.isnan(std) else f"{std:.4f}"
+    return f"{key} {agg[key]['mean']:.4f} ± {shown}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,45 +19,86 @@ def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")  # legends outside kept
     return path
 
 
+def _legend_outside(ax: Any) -> None:
+    """The legend right of the axes, so it never covers data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def label_efficiency(
-    curves: Mapping[str, Sequence[tuple[float, float, float]]], metric: str, path: Path
+    curves: Mapping[str, Sequence[tuple[float, float, float]]],
+    metric: str,
+    path: Path,
+    majority: float | None = None,
 ) -> Path:
-    """Metric against label budget, one line per source: points (budget, mean, std)."""
-    fig = Figure(figsize=(6, 4))
+    """Metric against label budget, one line per source: points (budget, mean, std); the
+    majority-class level as a dashed line."""
+    fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
     for name, points in curves.items():
         xs, means, stds = (np.array(v, dtype=float) for v in zip(*sorted(points), strict=True))
         ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name)
+    if majority is not None:
+        ax.axhline(
+            majority,
+            color="k",
+            linestyle="--",
+            linewidth=1,
+            label=f"majority class ({majority:.3f})",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("labelled patches (budget)")
-    ax.set_ylabel(f"test {metric}")
+    ax.set_ylabel(f"test {metric.upper() if metric == 'oa' else metric}")
     ax.set_title("Label efficiency (mean ± std over seeds)")
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return _save(fig, path)
 
 
-def loss_curves(logs: Mapping[str, Path], path: Path) -> Path:
-    """Pre-training InfoNCE loss against step, one line per run (from its CSV log)."""
-    fig = Figure(figsize=(6, 4))
+def loss_curves(
+    logs: Mapping[str, Path], path: Path, chance_top1: Mapping[str, float | None] | None = None
+) -> Path:
+    """Pre-training InfoNCE loss against step, one line per run (from its CSV log), and each
+    run's chance level ln(1 + negatives) dotted in its colour."""
+    fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
     for name, log in logs.items():
         with log.open(newline="") as f:
             rows = [r for r in csv.DictReader(f) if r.get("loss")]
-        ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name)
+        (line,) = ax.plot(
+            [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name
+        )
+        chance = (chance_top1 or {}).get(name)
+        if chance:
+            ax.axhline(
+                -math.log(chance),
+                color=line.get_color(),
+                linestyle=":",
+                linewidth=1,
+                label=f"  chance: ln(1 + {round(1 / chance) - 1} negatives)",
+            )
     ax.set_xlabel("step")
     ax.set_ylabel("InfoNCE loss")
     ax.set_title("Pre-training loss")
-    ax.legend(fontsize=7)
+    _legend_outside(ax)
     return _save(fig, path)
 
 
-def retrieval_bars(recalls: Mapping[str, Mapping[str, float]], path: Path) -> Path:
+def _direction(key: str) -> str:
+    """``s1_to_s2_r@10`` -> ``S1 -> S2, recall@10``."""
+    parts = key.split("_")
+    if len(parts) == 4 and parts[1] == "to":
+        return f"{parts[0].upper()} -> {parts[2].upper()}, recall@{parts[3].split('@')[-1]}"
+    return key
+
+
+def retrieval_bars(
+    recalls: Mapping[str, Mapping[str, float]], path: Path, n: int | None = None
+) -> Path:
     """Cross-modal recall@k per source, both directions, with chance as a dashed line."""
-    fig = Figure(figsize=(7, 4))
+    fig = Figure(figsize=(9, 4))
     ax = fig.add_subplot()
     keys = [k for k in next(iter(recalls.values())) if not k.startswith("chance")]
     width = 0.8 / max(1, len(recalls))
@@ -65,11 +108,27 @@ def retrieval_bars(recalls: Mapping[str, Mapping[str, float]], path: Path) -> Pa
     for j, key in enumerate(keys):
         level = chance.get(f"chance_{key.split('_')[-1]}")
         if level is not None:
-            ax.hlines(level, j - 0.1, j + 0.8, colors="k", linestyles="dashed")
-    ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2, keys, rotation=30, fontsize=8)
-    ax.set_ylabel("recall")
-    ax.set_title("Cross-modal retrieval on the test set (dashed: chance)")
-    ax.legend(fontsize=8)
+            ax.hlines(
+                level,
+                j - width / 2,
+                j + 0.8 - width / 2,
+                colors="k",
+                linestyles="dashed",
+                label="chance" if j == 0 else "_nolegend_",
+            )
+    ax.set_xticks(
+        np.arange(len(keys)) + 0.4 - width / 2,
+        [_direction(k) for k in keys],
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_ylabel("recall (share of queries)")
+    highest = max(v for values in recalls.values() for v in values.values())
+    ax.set_ylim(0, min(1.0, 1.15 * highest))  # small recalls stay readable
+    where = "" if n is None else f", N = {n} test pairs"
+    ax.set_title(f"Cross-modal retrieval (query sensor -> gallery sensor{where})")
+    _legend_outside(ax)
     return _save(fig, path)
 
 
@@ -104,13 +163,15 @@ def embedding_map(
 
     perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
     xy = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
-    fig = Figure(figsize=(6, 5))
+    fig = Figure(figsize=(7.5, 5))
     ax = fig.add_subplot()
     for c in np.unique(labels):
         mask = labels == c
         ax.scatter(xy[mask, 0], xy[mask, 1], s=8, label=names[int(c)])
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, markerscale=2)
+    ax.legend(
+        fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0
+    )
     return _save(fig, path)

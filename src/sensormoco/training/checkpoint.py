@@ -155,24 +155,36 @@ def _payload(encoder: Encoder, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of a load error, without PyTorch's advice to load unsafely."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "weights_only" in first or "weights only" in first.lower():
+        return type(exc).__name__
+    return first
+
+
 def _read(path: str | Path) -> dict[str, Any]:
     """The payload of an encoder file, or a one-line DataError naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a folder, not an encoder file (give its encoder.pt)", "missing")
     if not path.is_file():
         raise DataError(path, "no such encoder file", "missing")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:  # PyTorch's text suggests unsafe loading: not shown
+        what = (
+            "it holds objects other than tensors and plain values, which an encoder file never does"
+            if "Unsupported global" in str(exc)
+            else "truncated or corrupt"
+        )
+        raise DataError(path, f"not a complete encoder file ({what})", "unreadable") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(
-            path, f"not a complete encoder file (truncated or corrupt: {first})", "unreadable"
+            path,
+            f"not a complete encoder file (truncated or corrupt: {_reason(exc)})",
+            "unreadable",
         ) from exc
     if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
         raise DataError(
@@ -192,6 +204,12 @@ def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
     if missing or not isinstance(payload.get("encoder"), dict):
         raise DataError(path, f"incomplete encoder file: missing {missing or ['encoder']}")
     return payload
+
+
+def encoder_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of an exported encoder file (backbone, adapter, bands, ...), checked."""
+    meta: dict[str, Any] = _read(path)["metadata"]
+    return meta
 
 
 def check_bands(path: str | Path, bands: Sequence[str], expected: Sequence[str]) -> None:

@@ -43,6 +43,7 @@ from sensormoco.errors import DataError
 from sensormoco.models import MoCo, MoCoOutput, build_encoder
 from sensormoco.models.losses import positive_accuracy
 from sensormoco.models.per_sensor import SENSOR_BANDS, PerSensorMoCo
+from sensormoco.runlog import log_to
 from sensormoco.training.checkpoint import (
     AtomicCheckpointIO,
     LastCheckpoint,
@@ -52,9 +53,11 @@ from sensormoco.training.checkpoint import (
 from sensormoco.training.config import PretrainConfig, incompatible_changes
 from sensormoco.training.datamodule import PretrainDataModule, step_seed
 from sensormoco.training.diagnostics import Probe, make_probe, modality_gaps
+from sensormoco.training.progress_bar import ConsoleProgress
 from sensormoco.training.views import make_views
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+LOG = Path("logs") / "console.log"  # framework messages kept off the console
 ENCODER = "encoder.pt"
 VERSIONED = ("sensormoco", "torch", "lightning", "timm", "kornia", "numpy", "rasterio")
 # Devices whose encoders run channels_last (weights and views). On CPU it was measured faster in
@@ -285,9 +288,15 @@ def make_trainer(
             deterministic=c.deterministic,
             logger=_loggers(out),
             log_every_n_steps=c.log_every_n_steps,
-            callbacks=[LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps), *callbacks],
+            callbacks=[
+                LastCheckpoint(out / CHECKPOINT, c.checkpoint_every_n_steps),
+                ConsoleProgress(),
+                *callbacks,
+            ],
             enable_checkpointing=False,
             plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=False,
+            enable_model_summary=False,
             use_distributed_sampler=False,
             num_sanity_val_steps=0,
             default_root_dir=out,
@@ -323,6 +332,20 @@ def run_pretrain(
     assert datamodule.data is not None
     config.save(out / "config.yaml")
     module = PretrainModule(config, datamodule.data.normalization)  # what the data carries
+    with log_to(out / LOG):  # Lightning's info lines, tips and warnings: not on the console
+        return _fit(config, out, module, datamodule, callbacks, resume, started)
+
+
+def _fit(
+    config: PretrainConfig,
+    out: Path,
+    module: PretrainModule,
+    datamodule: PretrainDataModule,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    started: float,
+) -> dict[str, Any]:
+    checkpoint = out / CHECKPOINT
     trainer = make_trainer(config, out, callbacks)
     for logger in trainer.loggers:
         logger.log_hyperparams(config.to_dict())

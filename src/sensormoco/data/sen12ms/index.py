@@ -25,6 +25,7 @@ from sensormoco.data.sen12ms.layout import (
     scan_tree,
 )
 from sensormoco.errors import DataError
+from sensormoco.progress import track
 
 COLUMNS: tuple[str, ...] = (
     "patch_id",
@@ -98,9 +99,9 @@ def build_index(
     jobs = [(scan.root, pid, scan.files[pid], read_pixels) for pid in sorted(scan.files)]
     if workers > 0:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            records = list(pool.map(_check, jobs, chunksize=64))
+            records = list(track(pool.map(_check, jobs, chunksize=64), "scan", len(jobs)))
     else:
-        records = [_check(job) for job in jobs]
+        records = [_check(job) for job in track(jobs, "scan")]
     mark_odd_sizes(records, scan.root)
     unrecognised = [str(p.relative_to(scan.root)) for p in scan.unrecognised]
     return Index(scan.root, records, unrecognised)

@@ -32,6 +32,7 @@ from sensormoco import defaults
 from sensormoco.data.geotiff import read_raster
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
+from sensormoco.progress import track
 
 IGBP_NAMES: tuple[str, ...] = (
     "Evergreen needleleaf forest", "Evergreen broadleaf forest", "Deciduous needleleaf forest",
@@ -175,9 +176,9 @@ def read_many_lc_fractions(
     paths = [Path(lc_paths[pid]) for pid in ids]
     if workers > 0:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_read_one, paths, chunksize=64))
+            results = list(track(pool.map(_read_one, paths, chunksize=64), "labels", len(paths)))
     else:
-        results = [_read_one(p) for p in paths]
+        results = [_read_one(p) for p in track(paths, "labels")]
     out = LcFractions()
     for pid, result in zip(ids, results, strict=True):
         if isinstance(result, DataError):

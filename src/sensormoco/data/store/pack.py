@@ -39,6 +39,7 @@ from sensormoco.data.sen12ms.labels import igbp_fractions
 from sensormoco.data.sen12ms.layout import BAND_COUNTS, PatchRecord, expected_dtype_ok
 from sensormoco.data.store import format as layout
 from sensormoco.errors import DataError
+from sensormoco.progress import track
 
 S1_NOTE = (
     "float32 dB exactly as in the GeoTIFFs (lossless, NaN kept); readers apply SEN12MS's "
@@ -307,7 +308,7 @@ def pack_sen12ms(
     with _open_partial(index.root, out, plan, len(planned), workers) as partial:
         done = _committed(partial.path)
         resumed, row = len(done), sum(len(c["ids"]) for c in done)
-        for number in range(resumed, len(chunks)):
+        for number in track(range(resumed, len(chunks)), "pack", unit="chunks"):
             done.append(write_chunk(partial, number, chunks[number], row))
             row += len(done[-1]["ids"])
         if row == 0:
