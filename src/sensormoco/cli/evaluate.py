@@ -12,11 +12,10 @@ the tests check the table against the dataclass, which is not imported here: it 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from sensormoco import defaults
-from sensormoco.cli.parser import existing_dir, existing_file
+from sensormoco.cli.parser import add_output, existing_dir, existing_file
 from sensormoco.errors import DataError
 from sensormoco.rundir import check_run_folder
 
@@ -216,14 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="SEN12MS tree or packed store (sensormoco pack), or BigEarthNet "
         "archives (see --dataset)",
     )
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="run directory (new or empty; or --resume)",
-    )
+    add_output(p, "run directory (new or empty; or --resume)", "DIR", old=None)
     for flag, (field, kind, text, extra) in FLAGS.items():
         shown = DEFAULTS.get(field)
         if isinstance(shown, tuple):

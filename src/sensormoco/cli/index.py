@@ -8,7 +8,7 @@ import time
 
 from sensormoco import defaults
 from sensormoco.cli import bigearthnet
-from sensormoco.cli.parser import add_input, add_output
+from sensormoco.cli.parser import add_input, add_output, add_workers
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.sen12ms.index import build_index, write_index_csv
 
@@ -27,12 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="check headers only (fast); by default every pixel is read",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=defaults.SCAN_WORKERS,
-        help="processes scanning and reading files (0: this process)",
-    )
+    add_workers(parser, "scanning and reading files")
     parser.set_defaults(func=_run)
 
 

@@ -8,9 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from sensormoco import defaults
 from sensormoco.cli import bigearthnet
-from sensormoco.cli.parser import Parser, add_input, add_output
+from sensormoco.cli.parser import Parser, add_input, add_output, add_workers
 from sensormoco.data.store.format import SKIPPED, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 
@@ -37,12 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="CSV",
         help="index.csv to validate with, instead of a header scan of ROOT",
     )
-    sen12ms.add_argument(
-        "--workers",
-        type=int,
-        default=defaults.SCAN_WORKERS,
-        help="processes reading GeoTIFFs (default: %(default)s = this one)",
-    )
+    add_workers(sen12ms, "reading GeoTIFFs")
     sen12ms.set_defaults(func=_pack)
     bigearthnet.add_pack(
         choices.add_parser(

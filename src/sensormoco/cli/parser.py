@@ -191,6 +191,20 @@ def add_output(
         deprecate(action, old, "--out")
 
 
+def add_workers(parser: argparse.ArgumentParser, what: str, metavar: str = "WORKERS") -> None:
+    """``--workers N``: processes that scan and read files (``what`` says for what; 0: this
+    process). DataLoader processes are ``--loader-workers`` (pretrain)."""
+    from sensormoco import defaults
+
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.SCAN_WORKERS,
+        metavar=metavar,
+        help=f"processes {what} (0: this process)",
+    )
+
+
 def folder_problem(path: Path, what: str = "data directory") -> str | None:
     """Why ``path`` is not an existing folder (None: it is one)."""
     if path.is_file():

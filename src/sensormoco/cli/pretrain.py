@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sensormoco import defaults
-from sensormoco.cli.parser import deprecate, existing_file, folder_problem
+from sensormoco.cli.parser import add_output, deprecate, existing_file, folder_problem
 from sensormoco.rundir import check_run_folder
 
 # The training stack (torch, Lightning) is imported when the command runs, so that the other
@@ -91,14 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="ROOT",
         help="SEN12MS root, packed store or BigEarthNet v2 root",
     )
-    parser.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="run directory (new or empty; or --resume)",
-    )
+    add_output(parser, "run directory (new or empty; or --resume)", "DIR", old=None)
     parser.add_argument("--mode", help=f"pre-training mode: {MODE_NAMES} (or `mode:` in --config)")
     parser.add_argument(
         "--config",

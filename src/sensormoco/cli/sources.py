@@ -11,8 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sensormoco import defaults
-from sensormoco.cli.parser import Parser, add_input
+from sensormoco.cli.parser import Parser, add_input, add_workers
 from sensormoco.data.sources import PatchSource, open_source
 from sensormoco.errors import DataError
 
@@ -54,12 +53,7 @@ def add_source_arguments(parser: Parser) -> None:
         help="when scanning a tree, check headers only (fast; misses truncated data and "
         "all-NaN S1)",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=defaults.SCAN_WORKERS,
-        help="processes for scanning (default: %(default)s = this process)",
-    )
+    add_workers(parser, "for scanning")
 
 
 def load_source(args: argparse.Namespace) -> PatchSource:

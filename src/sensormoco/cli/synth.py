@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 
 from sensormoco import defaults
-from sensormoco.cli.parser import add_output
+from sensormoco.cli.parser import add_output, add_workers
 from sensormoco.cli.sources import add_dataset_parser
 from sensormoco.data.sen12ms.synth import PROBABILITY_PICKLE, SynthConfig, synthesize_sen12ms
+
+# flag, default, metavar, help: the integer settings of the synthetic dataset
+INT_FLAGS = (
+    ("--scenes", defaults.SYNTH_SCENES, "N", "scenes, round-robin over the four seasons"),
+    ("--grid", defaults.SYNTH_GRID, "G", "patches per scene side; neighbours overlap by half"),
+    ("--size", defaults.SYNTH_SIZE, "PX", "patch size in pixels, even and >= 16"),
+    ("--seed", defaults.SEED, "S", "seed"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,37 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         subparsers, "synth", "write a synthetic dataset of real GeoTIFFs in its exact layout"
     )
     add_output(parser, "output folder (new or empty)", "OUT", positional=True, old=None)
-    parser.add_argument(
-        "--scenes",
-        type=int,
-        default=defaults.SYNTH_SCENES,
-        metavar="N",
-        help="scenes, round-robin over the four seasons (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--grid",
-        type=int,
-        default=defaults.SYNTH_GRID,
-        metavar="G",
-        help="patches per scene side; neighbours overlap by half (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=defaults.SYNTH_SIZE,
-        metavar="PX",
-        help="patch size in pixels, even and >= 16 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=defaults.SEED, metavar="S", help="seed (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=defaults.SCAN_WORKERS,
-        metavar="W",
-        help="processes across scenes (default: %(default)s = this process)",
-    )
+    for flag, default, metavar, text in INT_FLAGS:
+        parser.add_argument(
+            flag, type=int, default=default, metavar=metavar, help=f"{text} (default: %(default)s)"
+        )
+    add_workers(parser, "across scenes", "W")
     parser.add_argument(
         "--probabilities", action="store_true", help=f"also write OUT/{PROBABILITY_PICKLE}"
     )
