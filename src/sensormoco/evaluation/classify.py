@@ -35,12 +35,14 @@ LABEL_TYPES: tuple[str, ...] = ("single", "multi")
 
 class ProbeHead(nn.Module):
     """The linear probe's head: batch norm without affine parameters, then a linear layer,
-    N x F -> N x K. A training batch of one sample (a budget's last) is standardised with the
-    running statistics, which batch statistics of one sample cannot do."""
+    N x F -> N x K. Its running statistics are the plain average over training batches
+    (``momentum=None``): the features are fixed, so after one epoch they are the training
+    features' own, whatever their scale, from the first validation on. A training batch of one
+    sample (a budget's last) is standardised with the running statistics."""
 
     def __init__(self, num_features: int, num_classes: int) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(num_features, affine=False)
+        self.norm = nn.BatchNorm1d(num_features, affine=False, momentum=None)
         self.linear = nn.Linear(num_features, num_classes)
 
     def forward(self, f: Tensor) -> Tensor:
