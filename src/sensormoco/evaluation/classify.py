@@ -36,8 +36,8 @@ LABEL_TYPES: tuple[str, ...] = ("single", "multi")
 class ProbeHead(nn.Module):
     """The linear probe's head: batch norm without affine parameters, then a linear layer,
     N x F -> N x K. Its running statistics are the plain average over training batches
-    (``momentum=None``): the features are fixed, so after one epoch they are the training
-    features' own, whatever their scale, from the first validation on. A training batch of one
+    (``momentum=None``): the features are fixed, so from the first validation on they are
+    about the training features' mean and variance, whatever their scale. A training batch of one
     sample (a budget's last) is standardised with the running statistics."""
 
     def __init__(self, num_features: int, num_classes: int) -> None:
