@@ -96,8 +96,16 @@ EVAL_INPUT = "s2"
 EVAL_SEEDS = (0, 1, 2)
 EVAL_BATCH_SIZE = 64
 EVAL_EPOCHS = 30  # epochs over the budget's training part; the best validation epoch is kept
-EVAL_LINEAR_LR = 0.1  # SGD lr of the linear probe (frozen backbone)
-EVAL_FINETUNE_LR = 0.01  # SGD lr of fine-tuning (whole network)
+EVAL_LINEAR_LR = 0.1  # SGD lr of a classifier fit unless one is given (FitConfig)
+# Learning rates tried per seed when --lr is not given; the best on validation is kept. The
+# linear probe trains on cached features (a grid costs little); fine-tuning trains the whole
+# network per value, so its grid is short (the supervised-from-scratch baseline uses it too).
+EVAL_LINEAR_LR_GRID = (0.01, 0.1, 1.0)
+EVAL_FINETUNE_LR_GRID = (0.01, 0.03)
+# Fine-tuning augmentation (training batches only): flips and 90-degree rotations (one of the
+# 8 symmetries of the square, uniformly), then a random resized crop keeping this area share.
+EVAL_CROP_SCALE = (0.5, 1.0)
+EVAL_CROP_RATIO = (3 / 4, 4 / 3)
 EVAL_WEIGHT_DECAY = 0.0
 EVAL_SGD_MOMENTUM = 0.9
 KNN_K = 20  # neighbours voted over (cosine similarity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sensormoco.evaluation.classify import Classifier, FitConfig, fit, predict
+from sensormoco.evaluation.classify import Classifier, FitConfig, ProbeHead, fit, predict
 from sensormoco.evaluation.variants import load_variant
 
 
@@ -65,5 +65,6 @@ def test_fit_is_deterministic_for_a_seed() -> None:
         torch.manual_seed(0)
         classifier = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, True)
         fit(classifier, x[:36], y[:36], x[36:], y[36:], FitConfig(epochs=2, seed=5), _accuracy)
-        runs.append(classifier.head.weight.detach().clone())
+        assert isinstance(classifier.head, ProbeHead)  # was nn.Linear: now BN, then linear
+        runs.append(classifier.head.linear.weight.detach().clone())
     assert torch.equal(runs[0], runs[1])

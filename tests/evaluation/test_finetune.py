@@ -9,7 +9,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sensormoco.data.bands import S1_BANDS
-from sensormoco.evaluation.classify import Classifier, FitConfig, fit, predict, scores
+from sensormoco.evaluation.classify import (
+    Classifier,
+    FitConfig,
+    FitResult,
+    fit,
+    predict,
+    scores,
+)
 from sensormoco.evaluation.finetune import fine_tune, predict_scores
 from sensormoco.evaluation.loader import EpochBatches, LoaderSettings, loader
 from sensormoco.evaluation.samples import LabelledSamples
@@ -78,3 +85,31 @@ def test_iterating_a_loader_leaves_the_global_random_state_alone() -> None:
     for batch in loader(LabelledSamples(Patches(x), range(12), y), LoaderSettings(batch_size=5)):
         assert len(batch["s1"]) in (5, 2)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_augmented_fine_tuning_is_deterministic_streamed_or_in_memory() -> None:
+    from sensormoco.evaluation.augment import FinetuneAugment
+
+    x, y = _data(24)
+    config = FitConfig(epochs=1, batch_size=8, lr=0.01, seed=4)
+    results: list[FitResult] = []
+    weights: list[dict[str, Tensor]] = []
+    for streamed in (False, True):  # two fits, each with its own augmentation of seed 4
+        torch.manual_seed(0)
+        net = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
+        augment = FinetuneAugment(seed=4)
+        if streamed:
+            train = LabelledSamples(Patches(x), range(16), y[:16])
+            val = LabelledSamples(Patches(x), range(16, 24), y[16:])
+            settings = LoaderSettings(batch_size=8)
+            results.append(fine_tune(net, train, val, y[16:], "s1", config, settings, _accuracy,
+                                     augment))  # fmt: skip
+        else:
+            results.append(fit(net, x[:16], y[:16], x[16:], y[16:], config, _accuracy, augment))
+        weights.append({k: v.clone() for k, v in net.state_dict().items()})
+    assert results[0] == results[1]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    torch.manual_seed(0)
+    plain = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
+    fit(plain, x[:16], y[:16], x[16:], y[16:], config, _accuracy)  # no augmentation
+    assert any(not torch.equal(v, weights[0][k]) for k, v in plain.state_dict().items())

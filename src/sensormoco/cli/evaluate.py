@@ -151,9 +151,19 @@ FLAGS: dict[str, tuple[str, Any, str, dict[str, Any]]] = {
     "--lr": (
         "lr",
         _positive(float),
-        f"learning rate (default: {defaults.EVAL_LINEAR_LR} linear, "
-        f"{defaults.EVAL_FINETUNE_LR} finetune)",
+        "learning rate, used as is (default: chosen per seed on validation from --lr-grid)",
         {},
+    ),
+    "--lr-grid": (
+        "lr_grid",
+        _positive(float),
+        "learning rates tried per seed when --lr is not given; the best on validation is "
+        "kept (default: "
+        + " ".join(map(str, defaults.EVAL_LINEAR_LR_GRID))
+        + " linear, "
+        + " ".join(map(str, defaults.EVAL_FINETUNE_LR_GRID))
+        + " finetune)",
+        {"nargs": "+", "metavar": "LR"},
     ),
     "--val-fraction": (
         "val_fraction",
@@ -257,8 +267,9 @@ def _config(args: argparse.Namespace) -> Any:
     for key in ("encoder", "splits", "statistics", "labels_csv", "index_csv"):
         if key in values:
             values[key] = str(values[key])
-    if "seeds" in values:
-        values["seeds"] = tuple(values["seeds"])
+    for key in ("seeds", "lr_grid"):
+        if key in values:
+            values[key] = tuple(values[key])
     return EvalConfig(data=str(args.data), **values)
 
 
@@ -290,9 +301,11 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(_budget_hint(exc, args, config)) from exc
             raise
     name = display_name(config.variant, config.protocol)
+    chosen = [r["lr"] for r in result["per_seed"] if len(r.get("lr_grid", ())) > 1]
+    lrs = f"lr chosen on validation per seed: {', '.join(f'{v:g}' for v in chosen)}; "
     print(
         f"evaluated {name} ({config.protocol}, {config.input}, budget {result['budget']}): "
-        f"{summary_line(result)} over {len(config.seeds)} seed(s); "
+        f"{summary_line(result)} over {len(config.seeds)} seed(s); {lrs if chosen else ''}"
         f"wrote {args.out / 'metrics.json'}"
     )
     return 0

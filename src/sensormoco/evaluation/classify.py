@@ -4,7 +4,9 @@ The frozen feature network of the linear probe stays in eval mode whatever ``tra
 called with, so neither its weights nor its batch-norm statistics change. It is then a fixed
 function of its input, and the probe trains its linear layer on features computed once
 (:func:`fit` does so): the same result as recomputing them every epoch, at a fraction of the
-cost. Fine-tuning trains the whole network.
+cost. Its head standardises the features first (batch norm without affine parameters, as in
+MAE's linear-probe protocol), so one learning-rate grid suits every encoder's feature scale.
+Fine-tuning trains the whole network with a plain linear head.
 
 The loop is a plain PyTorch loop over batches (in-memory features or tensors here, batches of a
 DataLoader in evaluation/finetune.py); the best epoch on validation is kept in memory, and
@@ -31,14 +33,42 @@ PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
 LABEL_TYPES: tuple[str, ...] = ("single", "multi")
 
 
+class ProbeHead(nn.Module):
+    """The linear probe's head: batch norm without affine parameters, then a linear layer,
+    N x F -> N x K. Its running statistics are the plain average over training batches
+    (``momentum=None``): the features are fixed, so from the first validation on they are
+    about the training features' mean and variance, whatever their scale. A training batch of one
+    sample (a budget's last) is standardised with the running statistics."""
+
+    def __init__(self, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(num_features, affine=False, momentum=None)
+        self.linear = nn.Linear(num_features, num_classes)
+
+    def forward(self, f: Tensor) -> Tensor:
+        if self.training and len(f) < 2:
+            norm = self.norm
+            mean, var = norm.running_mean, norm.running_var  # tracked: never None here
+            z = F.batch_norm(f, mean, var, training=False, eps=norm.eps)
+        else:
+            z = self.norm(f)  # N x F, standardised
+        out: Tensor = self.linear(z)  # N x K
+        return out
+
+
 class Classifier(nn.Module):
-    """features -> linear layer: N x C x H x W -> N x K logits. ``frozen``: the feature network
-    takes no gradient and stays in eval mode (the linear probe)."""
+    """features -> head: N x C x H x W -> N x K logits. ``frozen``: the feature network takes
+    no gradient and stays in eval mode, and the head is a :class:`ProbeHead` (the linear
+    probe); else the whole network trains with a linear head (fine-tuning)."""
 
     def __init__(self, features: FeatureNet, num_classes: int, frozen: bool) -> None:
         super().__init__()
         self.features = features
-        self.head = nn.Linear(features.num_features, num_classes)
+        self.head: nn.Module = (
+            ProbeHead(features.num_features, num_classes)
+            if frozen
+            else nn.Linear(features.num_features, num_classes)
+        )
         self.frozen = frozen
         if frozen:
             self.features.requires_grad_(False)
@@ -115,6 +145,7 @@ class FitResult:
 
 
 Batches = Callable[[], Iterable[tuple[Tensor, Tensor]]]  # one pass: (inputs, targets)
+Augment = Callable[[Tensor], Tensor]  # a training batch's inputs -> augmented, same shape
 
 
 def train_best(
@@ -126,10 +157,12 @@ def train_best(
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
     label: str = "fitting",
+    augment: Augment | None = None,
 ) -> FitResult:
     """Train ``net`` (SGD, cosine schedule) on ``batches()`` each epoch and leave it at its
     best epoch on validation (``val_score(val_scores(), y_val)``, higher is better); the
-    epochs' progress is shown under ``label``."""
+    epochs' progress is shown under ``label``. ``augment`` transforms each training batch's
+    inputs (validation is never augmented)."""
     criterion = loss_fn(config.label_type)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
@@ -144,7 +177,7 @@ def train_best(
     for epoch in track(range(1, config.epochs + 1), label, unit="epochs"):
         net.train()
         for x, y in batches():
-            loss = criterion(net(x), y)
+            loss = criterion(net(x if augment is None else augment(x)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
@@ -165,16 +198,22 @@ def fit(
     y_val: Tensor,
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
+    augment: Augment | None = None,
 ) -> FitResult:
     """Train ``classifier`` on in-memory inputs (:func:`fit_tensors`). Frozen classifiers
-    train their head on features computed once."""
+    train their head on features computed once (``augment``, of inputs, is for fine-tuning
+    only)."""
     if classifier.frozen:  # a fixed function: compute its features once
+        if augment is not None:
+            raise ValueError("the linear probe trains on features computed once: no augment")
         x_train = predict(classifier.features, x_train, config.batch_size, "features")  # N x F
         x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
         return fit_tensors(
             classifier.head, x_train, y_train, x_val, y_val, config, val_score, "linear probe"
         )
-    return fit_tensors(classifier, x_train, y_train, x_val, y_val, config, val_score, "fine-tuning")
+    return fit_tensors(
+        classifier, x_train, y_train, x_val, y_val, config, val_score, "fine-tuning", augment
+    )
 
 
 def fit_tensors(
@@ -186,6 +225,7 @@ def fit_tensors(
     config: FitConfig,
     val_score: Callable[[Tensor, Tensor], float],
     label: str = "linear probe",
+    augment: Augment | None = None,
 ) -> FitResult:
     """:func:`train_best` on in-memory inputs (a linear head on features, or a network on
     tensors): batches in a random order per epoch drawn with ``config.seed``; validation
@@ -201,4 +241,6 @@ def fit_tensors(
         return scores(predict(net, x_val, config.batch_size), config.label_type).cpu()
 
     steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
-    return train_best(net, batches, steps_per_epoch, val_scores, y_val, config, val_score, label)
+    return train_best(
+        net, batches, steps_per_epoch, val_scores, y_val, config, val_score, label, augment
+    )

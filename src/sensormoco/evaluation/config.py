@@ -34,7 +34,8 @@ class EvalConfig:
     backbone: str = defaults.BACKBONE  # of the supervised variants
     epochs: int = defaults.EVAL_EPOCHS
     batch_size: int = defaults.EVAL_BATCH_SIZE
-    lr: float | None = None  # None: the protocol's default
+    lr: float | None = None  # given: used as is; None: chosen on validation from lr_grid
+    lr_grid: tuple[float, ...] | None = None  # None: the protocol's default grid
     val_fraction: float = defaults.VAL_FRACTION
     labels_csv: str | None = None
     index_csv: str | None = None
@@ -65,9 +66,20 @@ class EvalConfig:
             raise ValueError(f"workers must be at least 0, got {self.workers}")
         if self.budget is not None and self.budget < 2:
             raise ValueError(f"budget must be at least 2 patches, got {self.budget}")
+        if self.lr is not None and self.lr_grid is not None:
+            raise ValueError("give a fixed lr or an lr_grid to choose it from, not both")
+        if self.lr_grid is not None and not self.lr_grid:
+            raise ValueError("the learning-rate grid is empty")
+        if any(lr <= 0 for lr in (*(self.lr_grid or ()), self.lr or 1.0)):
+            raise ValueError("learning rates must be positive")
 
     @property
-    def resolved_lr(self) -> float:
+    def resolved_lr_grid(self) -> tuple[float, ...]:
+        """The learning rates tried per seed (one: ``lr`` given, nothing to choose)."""
         if self.lr is not None:
-            return self.lr
-        return defaults.EVAL_FINETUNE_LR if self.protocol == "finetune" else defaults.EVAL_LINEAR_LR
+            return (self.lr,)
+        if self.lr_grid is not None:
+            return self.lr_grid
+        if self.protocol == "finetune":
+            return defaults.EVAL_FINETUNE_LR_GRID
+        return defaults.EVAL_LINEAR_LR_GRID

@@ -13,7 +13,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from sensormoco.evaluation.classify import Classifier, FitConfig, FitResult, scores, train_best
+from sensormoco.evaluation.classify import (
+    Augment,
+    Classifier,
+    FitConfig,
+    FitResult,
+    scores,
+    train_best,
+)
 from sensormoco.evaluation.loader import EpochBatches, LoaderSettings, inputs, loader
 from sensormoco.evaluation.samples import Sample
 
@@ -49,9 +56,11 @@ def fine_tune(
     config: FitConfig,
     settings: LoaderSettings,
     val_score: Callable[[Tensor, Tensor], float],
+    augment: Augment | None = None,
 ) -> FitResult:
-    """Train ``classifier`` on batches of ``train`` (their "target"), keep its best epoch on
-    ``val`` (targets ``y_val``)."""
+    """Train ``classifier`` on batches of ``train`` (their "target"), each transformed by
+    ``augment`` on the device (e.g. :class:`~sensormoco.evaluation.augment.FinetuneAugment`),
+    and keep its best epoch on ``val`` (targets ``y_val``, never augmented)."""
     device = settings.device
     bands = classifier.features.bands
     classifier.to(device)
@@ -66,6 +75,7 @@ def fine_tune(
     def val_scores() -> Tensor:
         return predict_scores(classifier, val, [input_], bands, settings, config.label_type)[input_]
 
+    steps = max(1, len(order))
     return train_best(
-        classifier, batches, max(1, len(order)), val_scores, y_val, config, val_score, "fine-tuning"
+        classifier, batches, steps, val_scores, y_val, config, val_score, "fine-tuning", augment
     )

@@ -4,7 +4,10 @@ Linear probe and kNN read frozen features from the run's feature cache (computed
 batch on first use) and keep only features of the budget (N x F) in memory; the test features
 are read in blocks. Fine-tuning iterates DataLoaders over the budget and the test set. Each
 returns test scores (M x K) for the configured input and, for a two-sensor input, with each
-sensor zeroed; plus facts of the fit. Cross-modal retrieval embeds the test set the same way.
+sensor zeroed; plus facts of the fit. The linear probe and fine-tuning choose their learning
+rate on validation from the config's grid (evaluation/lr_search.py) and score test once, with
+the chosen fit; fine-tuning augments its training batches (evaluation/augment.py). Cross-modal
+retrieval embeds the test set the same way.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import torch
 from torch import Tensor, nn
 
 from sensormoco import defaults
+from sensormoco.evaluation.augment import FinetuneAugment
 from sensormoco.evaluation.classify import Classifier, FitConfig, fit_tensors, scores
 from sensormoco.evaluation.config import SELECT_BY, EvalConfig
 from sensormoco.evaluation.features import FeatureArray, FeatureCache, blocks, load, weights_sha256
 from sensormoco.evaluation.finetune import fine_tune, predict_scores
 from sensormoco.evaluation.knn import knn_scores
+from sensormoco.evaluation.lr_search import LrChoice, choose_lr
 from sensormoco.evaluation.metrics import multi_label_metrics, single_label_metrics
 from sensormoco.evaluation.retrieval import CHUNK_ROWS, chance_recall, cross_modal_recall
 from sensormoco.evaluation.samples import Labelled
@@ -102,13 +107,26 @@ def dataset_features(
 
 def _fit_config(ctx: SeedContext) -> FitConfig:
     c = ctx.config
-    return FitConfig(c.label_type, c.epochs, c.batch_size, c.resolved_lr, seed=ctx.seed)
+    return FitConfig(c.label_type, c.epochs, c.batch_size, seed=ctx.seed)
+
+
+def _fit_facts(train: list[Any], val: list[Any], choice: LrChoice, label: str) -> dict[str, Any]:
+    """The per-seed record of a fit: sizes, best epoch and validation score of the chosen
+    learning rate, and the choice (:meth:`LrChoice.facts`)."""
+    score = choice.result.best_score
+    return {
+        "train": len(train),
+        "val": len(val),
+        "best_epoch": choice.result.best_epoch,
+        f"val_{SELECT_BY[label]}": score if math.isfinite(score) else math.nan,
+    } | choice.facts()
 
 
 def linear(
     ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
 ) -> tuple[Scores, dict[str, Any]]:
-    """Linear probe: the head trains on cached features of the frozen network."""
+    """Linear probe: the head (standardising batch norm, linear layer) trains on cached
+    features of the frozen network, once per grid learning rate."""
     label, device = ctx.config.label_type, ctx.cache.settings.device
     classifier = Classifier(ctx.loaded.features, ctx.k, frozen=True)
     net = classifier.features.to(device)
@@ -117,14 +135,13 @@ def linear(
     f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
     f_val = load(ctx.features(net, network, val, [name])[name], device)  # V x F
     head = classifier.head.to(device)
-    result = fit_tensors(
+    y_train, y_val = ctx.data.targets(train, label).to(device), ctx.data.targets(val, label)
+    score = score_fn(label, ctx.k)
+    choice = choose_lr(
         head,
-        f_train,
-        ctx.data.targets(train, label).to(device),
-        f_val,
-        ctx.data.targets(val, label),
+        ctx.config.resolved_lr_grid,
         _fit_config(ctx),
-        score_fn(label, ctx.k),
+        lambda config: fit_tensors(head, f_train, y_train, f_val, y_val, config, score),
     )
     out = {}
     head.eval()
@@ -132,12 +149,7 @@ def linear(
         for name, f_test in ctx.features(net, network, test, ctx.inputs).items():
             logits = [head(block) for block in blocks(f_test, ctx.config.batch_size, device)]
             out[name] = scores(torch.cat(logits), label).cpu()  # M x K
-    return out, {
-        "train": len(train),
-        "val": len(val),
-        "best_epoch": result.best_epoch,
-        f"val_{SELECT_BY[label]}": result.best_score,
-    }
+    return out, _fit_facts(train, val, choice, label)
 
 
 def knn(
@@ -163,18 +175,28 @@ def knn(
 def finetune(
     ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
 ) -> tuple[Scores, dict[str, Any]]:
-    """Fine-tuning over DataLoaders of the budget; test scores streamed."""
+    """Fine-tuning over DataLoaders of the budget, training batches augmented, once per grid
+    learning rate (each from the same initial weights and augmentation draws); test scores
+    streamed for the chosen one."""
     label, settings = ctx.config.label_type, ctx.cache.settings
-    classifier = Classifier(ctx.loaded.features, ctx.k, frozen=False)
-    result = fine_tune(
+    classifier = Classifier(ctx.loaded.features, ctx.k, frozen=False).to(settings.device)
+    train_set, val_set = ctx.data.samples(train, label), ctx.data.samples(val, label)
+    y_val, score = ctx.data.targets(val, label), score_fn(label, ctx.k)
+    choice = choose_lr(
         classifier,
-        ctx.data.samples(train, label),
-        ctx.data.samples(val, label),
-        ctx.data.targets(val, label),
-        ctx.config.input,
+        ctx.config.resolved_lr_grid,
         _fit_config(ctx),
-        settings,
-        score_fn(label, ctx.k),
+        lambda config: fine_tune(
+            classifier,
+            train_set,
+            val_set,
+            y_val,
+            ctx.config.input,
+            config,
+            settings,
+            score,
+            FinetuneAugment(ctx.seed),
+        ),
     )
     out = predict_scores(
         classifier,
@@ -184,12 +206,7 @@ def finetune(
         settings,
         label,
     )
-    return out, {
-        "train": len(train),
-        "val": len(val),
-        "best_epoch": result.best_epoch,
-        f"val_{SELECT_BY[label]}": result.best_score,
-    }
+    return out, _fit_facts(train, val, choice, label)
 
 
 PROTOCOL_FNS = {"linear": linear, "knn": knn, "finetune": finetune}

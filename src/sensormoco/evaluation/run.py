@@ -148,7 +148,9 @@ def run_evaluation(
             row, seed_retrieval = _seed(config, data, cache, encoder_sha256, seed, i == 0, out)
             save_seed(out, config, row, seed_retrieval)
             m = row["metrics"]
-            progress(f"  seed {seed}: " + ", ".join(f"{key} {v:.4f}" for key, v in m.items()))
+            shown = ", ".join(f"{key} {v:.4f}" for key, v in m.items())
+            note = f"; {lr_note(row)}" if "lr" in row else ""
+            progress(f"  seed {seed}: {shown}{note}")
         retrieval = seed_retrieval if i == 0 else retrieval
         per_seed.append(row)
     result: dict[str, Any] = {
@@ -190,6 +192,18 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def lr_note(row: dict[str, Any]) -> str:
+    """How a seed's learning rate (row "lr", "lr_grid", "lr_val_scores") was set:
+    'lr X chosen on validation from A, B (validation scores a, b)' or 'lr X (given)'."""
+    grid = row.get("lr_grid", [row["lr"]])
+    if len(grid) < 2:
+        return f"lr {row['lr']:g} (given)"
+    values = ", ".join(f"{v:g}" for v in grid)
+    scores = row["lr_val_scores"]
+    shown = ", ".join("n/a" if v is None or math.isnan(v) else f"{v:.4f}" for v in scores)
+    return f"lr {row['lr']:g} chosen on validation from {values} (validation scores {shown})"
+
+
 def _mean_std(agg: dict[str, dict[str, float]]) -> list[dict[str, str | float]]:
     return [{"metric": key, "mean": v["mean"], "std": v["std"]} for key, v in agg.items()]
 
@@ -203,6 +217,8 @@ def render(result: dict[str, Any]) -> str:
         f"{result['label_type']}-label, {result['scheme']}, budget {result['budget']}, "
         f"seeds {seeds}; {result['test_patches']} test patches",
         "",
+        *[f"- seed {r['seed']}: {lr_note(r)}" for r in result["per_seed"] if "lr" in r],
+        *([""] if any("lr" in r for r in result["per_seed"]) else []),
         "## Test metrics (mean ± std over seeds)",
         "",
         format_table(_mean_std(result["aggregate"])),
