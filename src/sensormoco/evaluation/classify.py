@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sensormoco import defaults
-from sensormoco.evaluation.variants import FeatureNet
+from sensormoco.evaluation.variants import Features
 from sensormoco.progress import Progress, track
 
 PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
@@ -35,7 +35,7 @@ class Classifier(nn.Module):
     """features -> linear layer: N x C x H x W -> N x K logits. ``frozen``: the feature network
     takes no gradient and stays in eval mode (the linear probe)."""
 
-    def __init__(self, features: FeatureNet, num_classes: int, frozen: bool) -> None:
+    def __init__(self, features: Features, num_classes: int, frozen: bool) -> None:
         super().__init__()
         self.features = features
         self.head = nn.Linear(features.num_features, num_classes)
