@@ -1,8 +1,8 @@
 """sensormoco: MoCo-v2 on geo-aligned Sentinel-1/Sentinel-2 pairs, with transfer evaluation.
 
 The public API (docs/api.md) is imported on first use, so ``import sensormoco`` stays light:
-``load_encoder``, ``EncoderMetadata``, ``Preprocessing``, ``PretrainedEncoder``,
-``export_for_timm``.
+``load_encoder``, ``load_paired_encoders`` (per-sensor encoders), ``EncoderMetadata``,
+``Preprocessing``, ``PretrainedEncoder``, ``PretrainedPair``, ``export_for_timm``.
 """
 
 from __future__ import annotations
@@ -20,17 +20,21 @@ if TYPE_CHECKING:
         EncoderMetadata,
         Preprocessing,
         PretrainedEncoder,
+        PretrainedPair,
         export_for_timm,
         load_encoder,
+        load_paired_encoders,
     )
 
 __all__ = [
     "EncoderMetadata",
     "Preprocessing",
     "PretrainedEncoder",
+    "PretrainedPair",
     "__version__",
     "export_for_timm",
     "load_encoder",
+    "load_paired_encoders",
 ]
 _LAZY = frozenset(__all__) - {"__version__"}
 

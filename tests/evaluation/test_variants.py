@@ -9,7 +9,7 @@ import torch
 
 from sensormoco.data.bands import S1_BANDS, SEN12MS_NORMALIZATION, Normalization
 from sensormoco.errors import DataError
-from sensormoco.evaluation.variants import load_partial, load_variant, model_input
+from sensormoco.evaluation.variants import FeatureNet, load_partial, load_variant, model_input
 from sensormoco.models import build_encoder
 from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import export_encoder
@@ -62,9 +62,12 @@ def test_moco_1x1_rnd_adapter_is_trainable_after_a_frozen_adapter_pretraining(
     encoder = build_encoder(FUSION_BANDS, "resnet18", "1x1", 16, adapter_trainable=False)
     path = tmp_path / "frozen.pt"
     export_encoder(encoder, path, META)
-    kept = load_variant("moco-1x1", "s1s2", "resnet18", path).features.adapter
-    assert getattr(kept, "trainable", None) is False
-    adapter = load_variant("moco-1x1-rnd", "s1s2", "resnet18", path).features.adapter
+    kept_net = load_variant("moco-1x1", "s1s2", "resnet18", path).features
+    assert isinstance(kept_net, FeatureNet)
+    assert getattr(kept_net.adapter, "trainable", None) is False
+    fresh_net = load_variant("moco-1x1-rnd", "s1s2", "resnet18", path).features
+    assert isinstance(fresh_net, FeatureNet)
+    adapter = fresh_net.adapter
     assert getattr(adapter, "trainable", None) is True
     assert all(p.requires_grad for p in adapter.parameters())
     assert adapter.train().training
@@ -75,6 +78,7 @@ def test_supervised_variants_start_from_seeded_random_weights() -> None:
     b = load_variant("supervised", "s2", "resnet18", seed=3).features.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     one = load_variant("supervised-1x1", "s1s2", "resnet18")
+    assert isinstance(one.features, FeatureNet)
     assert one.features.adapter.kind == "1x1"
     assert one.features.bands == FUSION_BANDS
     with pytest.raises(ValueError, match="drop --encoder"):

@@ -3,7 +3,9 @@ a timm / Hugging Face user recognises.
 
 ``model.safetensors`` (backbone, timm key names), ``config.json`` (timm's convention plus the
 bands and input rules), ``README.md`` (the model card) and, for a 1x1 adapter,
-``adapter.safetensors``. Written as ``DIR.partial`` and renamed when complete.
+``adapter.safetensors``. Per-sensor encoders (``encoder: per-sensor``) give one such folder
+per network, ``DIR/s1`` and ``DIR/s2``, and ``DIR/README.md`` on how to combine them. Written
+as ``DIR.partial`` and renamed when complete.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sensormoco.cli.parser import Parser
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     help_text = "export an encoder as safetensors + timm config.json + model card"
     p: Parser = subparsers.add_parser("export", help=help_text, description=help_text)
-    text = "encoder.pt of a pre-training run"
+    text = "encoder.pt of a pre-training run (per-sensor encoders: DIR/s1, DIR/s2)"
     p.add_argument(
         "encoder", nargs="?", type=Path, metavar="ENCODER", help=f"{text} (or --encoder)"
     )
@@ -39,5 +41,5 @@ def _run(args: argparse.Namespace) -> int:
     from sensormoco.export import export_for_timm
 
     files = export_for_timm(args.encoder, args.out, args.report, args.force)
-    print(f"wrote {args.out}: " + ", ".join(f.name for f in files))
+    print(f"wrote {args.out}: " + ", ".join(str(f.relative_to(args.out)) for f in files))
     return 0

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sensormoco import defaults
-from sensormoco.evaluation.variants import FeatureNet
+from sensormoco.evaluation.variants import Features
 from sensormoco.progress import Progress, track
 
 PROTOCOLS: tuple[str, ...] = ("linear", "finetune", "knn")
@@ -61,7 +61,7 @@ class Classifier(nn.Module):
     no gradient and stays in eval mode, and the head is a :class:`ProbeHead` (the linear
     probe); else the whole network trains with a linear head (fine-tuning)."""
 
-    def __init__(self, features: FeatureNet, num_classes: int, frozen: bool) -> None:
+    def __init__(self, features: Features, num_classes: int, frozen: bool) -> None:
         super().__init__()
         self.features = features
         self.head: nn.Module = (

@@ -31,7 +31,7 @@ from sensormoco.evaluation.lr_search import LrChoice, choose_lr
 from sensormoco.evaluation.metrics import multi_label_metrics, single_label_metrics
 from sensormoco.evaluation.retrieval import CHUNK_ROWS, chance_recall, cross_modal_recall
 from sensormoco.evaluation.samples import Labelled
-from sensormoco.evaluation.variants import Loaded
+from sensormoco.evaluation.variants import INPUT_BANDS, Loaded, PairedFeatureNet
 from sensormoco.models.adapters import FUSION_BANDS
 
 Scores = dict[str, Tensor]
@@ -76,8 +76,12 @@ class SeedContext:
 
     @property
     def about(self) -> dict[str, Any]:
-        """Where the networks came from (part of each cache key)."""
-        return {"variant": self.config.variant, "encoder": self.encoder_sha256}
+        """Where the networks came from (part of each cache key; for per-sensor encoders
+        also which of the two networks the features run)."""
+        about: dict[str, Any] = {"variant": self.config.variant, "encoder": self.encoder_sha256}
+        if isinstance(self.loaded.features, PairedFeatureNet):
+            about["networks"] = list(self.loaded.features.networks)
+        return about
 
     def network(self, net: nn.Module, role: str) -> dict[str, Any]:
         """What the features of ``net`` depend on (its cache key's network part)."""
@@ -221,7 +225,10 @@ def cross_modal_retrieval(
 ) -> dict[str, float] | None:
     """Cross-modal recall@k on ``ids`` for networks that take either sensor alone (the
     encoder's embeddings; features for a supervised network), in query blocks. ``about``
-    describes the network for the cache key (variant, encoder file)."""
+    describes the network for the cache key (variant, encoder file). Per-sensor encoders:
+    S1 patches are embedded by the S1 network, S2 patches by the S2 network."""
+    if loaded.encoders is not None:
+        return _recall(ids, _paired_embeddings(loaded.encoders, data, ids, cache, about))
     if tuple(loaded.features.bands) != FUSION_BANDS:
         return None
     net: nn.Module = loaded.encoder if loaded.encoder is not None else loaded.features
@@ -231,6 +238,33 @@ def cross_modal_retrieval(
         "weights": weights_sha256(net),
     }
     embedded = dataset_features(cache, net, network, data, ids, ["s1", "s2"], FUSION_BANDS)
+    return _recall(ids, embedded)
+
+
+def _paired_embeddings(
+    encoders: Mapping[str, nn.Module],
+    data: Labelled,
+    ids: Sequence[Any],
+    cache: FeatureCache,
+    about: Mapping[str, Any] | None,
+) -> dict[str, FeatureArray]:
+    """Each sensor's patches embedded by its own network (projection output), cached under
+    the network that made them."""
+    embedded: dict[str, FeatureArray] = {}
+    for sensor, net in encoders.items():
+        net = net.to(cache.settings.device)
+        network = dict(about or {}) | {
+            "role": "encoder",
+            "networks": [sensor],
+            "weights": weights_sha256(net),
+        }
+        bands = INPUT_BANDS[sensor]
+        embedded |= dataset_features(cache, net, network, data, ids, [sensor], bands)
+    return embedded
+
+
+def _recall(ids: Sequence[Any], embedded: Mapping[str, FeatureArray]) -> dict[str, float]:
+    """Cross-modal recall@k of the S1 and S2 embeddings of ``ids``, beside chance."""
     cpu = torch.device("cpu")
     e_s1, e_s2 = load(embedded["s1"], cpu), load(embedded["s2"], cpu)  # M x D each
     result = cross_modal_recall(e_s1, e_s2, defaults.RETRIEVAL_KS, CHUNK_ROWS)

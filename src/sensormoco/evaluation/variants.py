@@ -11,6 +11,15 @@ network starts from.
 
 The projection head of a pre-trained encoder is dropped at transfer (MoCo's protocol). A partial
 load names the keys it expects to leave out and checks that exactly those were left out.
+
+Per-sensor encoders (a file of ``encoder: per-sensor``: an S1 and an S2 network) give a
+:class:`PairedFeatureNet`, each moco variant applied to each network: input s1 runs the S1
+network on the S1 bands, s2 the S2 network on the S2 bands, and s1s2 both on their own
+bands with the pooled features **concatenated**, S1 then S2 (F = F_S1 + F_S2;
+:class:`~sensormoco.models.per_sensor.PairedFeatures`). The linear probe and kNN read that
+concatenation; fine-tuning trains both networks and one head on it. A missing sensor is zeros
+after standardisation, as for every encoder: its network then contributes the features of an
+all-zero input (a constant vector).
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, Normalization
 from sensormoco.errors import DataError
 from sensormoco.models.adapters import FUSION_BANDS, InputAdapter, to_fusion_layout
 from sensormoco.models.moco import Encoder, build_encoder
-from sensormoco.training.checkpoint import load_encoder
+from sensormoco.models.per_sensor import SENSORS, PairedFeatures
+from sensormoco.training.checkpoint import is_paired, load_encoder, load_paired_encoders
 
 VARIANTS: tuple[str, ...] = ("supervised", "supervised-1x1", "moco", "moco-1x1", "moco-1x1-rnd")
 INPUT_BANDS: dict[str, tuple[str, ...]] = {
@@ -58,15 +68,46 @@ class FeatureNet(nn.Module):
         return out
 
 
+class PairedFeatureNet(nn.Module):
+    """Per-sensor encoders as the classifier's feature extractor for ``input_`` (see the
+    module notes): N x len(bands) x H x W -> N x F; ``networks`` the sensors it runs."""
+
+    def __init__(self, encoders: dict[str, Encoder], input_: str) -> None:
+        super().__init__()
+        self.paired = PairedFeatures(encoders, input_)
+        self._bands = INPUT_BANDS[input_]
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self._bands
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(self.paired.sensors)
+
+    @property
+    def num_features(self) -> int:
+        return self.paired.num_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.paired(x)  # N x F (N x (F_S1 + F_S2) for s1s2)
+        return out
+
+
+Features = FeatureNet | PairedFeatureNet
+
+
 @dataclass
 class Loaded:
     """A variant's feature network, the encoder it came from (None for supervised) and what was
-    loaded: ``reinitialised`` lists the state keys deliberately left at initialisation."""
+    loaded: ``reinitialised`` lists the state keys deliberately left at initialisation. Per-sensor
+    encoders: ``encoders`` holds both networks (with their heads), ``encoder`` is None."""
 
-    features: FeatureNet
+    features: Features
     encoder: Encoder | None
     metadata: dict[str, Any]
     reinitialised: list[str]
+    encoders: dict[str, Encoder] | None = None
 
 
 def model_input(batch: dict[str, Tensor], input_: str, bands: Sequence[str]) -> Tensor:
@@ -147,6 +188,8 @@ def load_variant(
         return Loaded(FeatureNet(encoder), None, meta, [])
     if encoder_path is None:
         raise ValueError(f"variant {variant} needs --encoder FILE")
+    if is_paired(encoder_path):
+        return _load_paired(variant, input_, encoder_path, normalization)
     encoder, meta = load_encoder(encoder_path, expected_normalization=normalization)
     _check_adapter(encoder_path, variant, meta["adapter"])
     try:
@@ -159,16 +202,38 @@ def load_variant(
             f"encoder bands {list(encoder.bands)} do not fit input {input_!r}",
             "bands",
         ) from exc
-    features = FeatureNet(encoder)
+    transfer, reinitialised = _transfer_encoder(variant, encoder, encoder_path)
+    return Loaded(FeatureNet(transfer), encoder, meta, reinitialised)
+
+
+def _transfer_encoder(
+    variant: str, encoder: Encoder, path: str | Path
+) -> tuple[Encoder, list[str]]:
+    """The encoder whose adapter and backbone ``variant`` transfers, and the state keys (of its
+    FeatureNet) it leaves at initialisation: moco-1x1-rnd re-initialises the adapter."""
+    if variant != "moco-1x1-rnd":
+        return encoder, []
+    trained = {k: v.clone() for k, v in FeatureNet(encoder).state_dict().items()}
+    # a fresh adapter is always trainable, whatever the pre-training's adapter_trainable
+    name, dim = encoder.backbone.name, encoder.out_dim
+    fresh = build_encoder(encoder.bands, name, "1x1", dim, adapter_trainable=True)
+    reinitialised = sorted(k for k in trained if k.startswith("adapter."))
+    backbone_only = {k: v for k, v in trained.items() if not k.startswith("adapter.")}
+    load_partial(FeatureNet(fresh), backbone_only, set(reinitialised), path)
+    return fresh, reinitialised
+
+
+def _load_paired(
+    variant: str, input_: str, path: str | Path, normalization: Normalization | None
+) -> Loaded:
+    """``variant`` of the per-sensor encoder file ``path`` for ``input_`` (module notes)."""
+    encoders, meta = load_paired_encoders(path, normalization)
+    transfer: dict[str, Encoder] = {}
     reinitialised: list[str] = []
-    if variant == "moco-1x1-rnd":
-        trained = {k: v.clone() for k, v in features.state_dict().items()}
-        # a fresh adapter is always trainable, whatever the pre-training's adapter_trainable
-        fresh = build_encoder(
-            encoder.bands, meta["backbone"], "1x1", meta["dim"], adapter_trainable=True
-        )
-        features = FeatureNet(fresh)
-        reinitialised = sorted(k for k in trained if k.startswith("adapter."))
-        backbone_only = {k: v for k, v in trained.items() if not k.startswith("adapter.")}
-        load_partial(features, backbone_only, set(reinitialised), encoder_path)
-    return Loaded(features, encoder, meta, reinitialised)
+    for sensor in SENSORS:
+        _check_adapter(path, variant, encoders[sensor].adapter.kind)
+        network, fresh = _transfer_encoder(variant, encoders[sensor], path)
+        transfer[sensor] = network
+        reinitialised += [f"{sensor}.{k}" for k in fresh]
+    meta = meta | {"backbone": encoders["s2"].backbone.name, "adapter": encoders["s2"].adapter.kind}
+    return Loaded(PairedFeatureNet(transfer, input_), None, meta, reinitialised, encoders)

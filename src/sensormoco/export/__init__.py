@@ -2,6 +2,7 @@
 
 from sensormoco.export.folder import export_for_timm
 from sensormoco.export.metadata import EncoderMetadata
+from sensormoco.export.paired import PretrainedPair, load_paired_encoders
 from sensormoco.export.preprocess import Preprocessing
 from sensormoco.export.pretrained import PretrainedEncoder, load_encoder
 
@@ -9,6 +10,8 @@ __all__ = [
     "EncoderMetadata",
     "Preprocessing",
     "PretrainedEncoder",
+    "PretrainedPair",
     "export_for_timm",
     "load_encoder",
+    "load_paired_encoders",
 ]

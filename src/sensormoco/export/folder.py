@@ -12,9 +12,9 @@ are in timm's own fields: ``input_size[0]`` is ``in_chans``, ``mean``/``std`` fo
 ``notes`` spell the rules out. ``in_chans`` is always the backbone's: behind a 1x1 adapter it
 is 3, and ``adapter.in_channels`` is the number of bands.
 
-Per-sensor encoders (an S1 and an S2 network, the method issue) will export one folder per
-sensor (``DIR/s1``, ``DIR/s2``: :func:`write_folder` for each) plus a top-level README on how
-to combine them; :func:`export_for_timm` is where that branch goes.
+Per-sensor encoders (``encoder: per-sensor``, an S1 and an S2 network) export one such folder
+per sensor, ``DIR/s1`` and ``DIR/s2``, plus ``DIR/README.md`` on how to combine them (the rule
+``evaluate`` uses: export/paired.py).
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from sensormoco.atomic import atomic_path, atomic_write_text
 from sensormoco.errors import DataError
 from sensormoco.export import model_card
 from sensormoco.export.metadata import SENSOR_ORDER
+from sensormoco.export.paired import combine_note, load_paired_encoders
 from sensormoco.export.pretrained import PretrainedEncoder, load_encoder
 from sensormoco.models.adapters import FUSION_BANDS, OneByOneAdapter
-from sensormoco.training.checkpoint import backbone_state_for_timm
+from sensormoco.models.per_sensor import SENSORS
+from sensormoco.training.checkpoint import backbone_state_for_timm, is_paired
 
 WEIGHTS = "model.safetensors"
 ADAPTER_WEIGHTS = "adapter.safetensors"
@@ -179,9 +181,14 @@ def timm_config(encoder: PretrainedEncoder) -> dict[str, Any]:
 
 
 def write_folder(
-    encoder_path: Path, encoder: PretrainedEncoder, folder: Path, report: Path | None
+    encoder_path: Path,
+    encoder: PretrainedEncoder,
+    folder: Path,
+    report: Path | None,
+    sensor: str | None = None,
 ) -> list[str]:
-    """Write the files of one exported encoder into ``folder``; returns their names."""
+    """Write the files of one exported encoder (the ``sensor`` network of a per-sensor file)
+    into ``folder``; returns their names."""
     meta = encoder.metadata
     if meta.adapter == "zero-pad" and meta.bands != FUSION_BANDS:
         raise DataError(
@@ -191,7 +198,8 @@ def write_folder(
         )
     config = timm_config(encoder)
     # contiguous: pre-training stores channels_last weights, safetensors takes row-major ones
-    backbone = {k: v.contiguous() for k, v in backbone_state_for_timm(encoder_path).items()}
+    state = backbone_state_for_timm(encoder_path, sensor)
+    backbone = {k: v.contiguous() for k, v in state.items()}
     with atomic_path(folder / WEIGHTS) as tmp:  # (atomic_path also gives the usual file mode)
         save_file(backbone, str(tmp), metadata={"format": "pt", "architecture": meta.backbone})
     files = [WEIGHTS]
@@ -201,7 +209,7 @@ def write_folder(
             save_file(adapter_state(adapter), str(tmp), metadata={"format": "pt", "adapter": "1x1"})
         files.append(ADAPTER_WEIGHTS)
     atomic_write_text(folder / CONFIG, json.dumps(config, indent=2) + "\n")
-    card = model_card.render(encoder_path, meta, config, ADAPTER_FUNCTION, report)
+    card = model_card.render(encoder_path, meta, config, ADAPTER_FUNCTION, report, sensor)
     atomic_write_text(folder / CARD, card)
     return [*files, CONFIG, CARD]
 
@@ -219,18 +227,37 @@ def export_for_timm(
     """Export the encoder file ``encoder_path`` into the folder ``out`` (written as
     ``out.partial``, then renamed; an existing non-empty ``out`` only with ``force``).
     ``report``: an experiment's output folder or an evaluation run folder whose results of
-    this encoder go into the model card. Returns the files written."""
+    this encoder go into the model card. A per-sensor file gives ``out/s1``, ``out/s2`` and
+    ``out/README.md`` (how to combine them). Returns the files written."""
     encoder_path, out = Path(encoder_path), Path(out)
     _clear_target(out, force)
-    encoder = load_encoder(encoder_path)
-    encoder.metadata.require_normalization()
+    paired = is_paired(encoder_path)
+    encoders = (
+        {s: load_paired_encoders(encoder_path)[s] for s in SENSORS}
+        if paired
+        else {"": load_encoder(encoder_path)}
+    )
+    for encoder in encoders.values():
+        encoder.metadata.require_normalization()
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted export
     partial.mkdir(parents=True)
     try:
-        # Per-sensor encoders: write_folder(..., partial / sensor, ...) for each sensor, and a
-        # README.md in ``partial`` saying how to combine them (features concatenated or summed).
-        names = write_folder(encoder_path, encoder, partial, Path(report) if report else None)
+        names: list[str] = []
+        for sensor, encoder in encoders.items():
+            folder = partial / sensor if sensor else partial
+            folder.mkdir(exist_ok=True)
+            written = write_folder(
+                encoder_path, encoder, folder, Path(report) if report else None, sensor or None
+            )
+            names += [f"{sensor}/{name}" if sensor else name for name in written]
+        if paired:
+            note = combine_note(
+                {s: e.metadata for s, e in encoders.items()},
+                {s: e.num_features for s, e in encoders.items()},
+            )
+            atomic_write_text(partial / CARD, note)
+            names.append(CARD)
         if out.exists():
             old = out.with_name(out.name + ".replaced")
             shutil.rmtree(old, ignore_errors=True)

@@ -194,8 +194,9 @@ def render(
     config: dict[str, Any],
     adapter_function: str,
     report: Path | None,
+    sensor: str | None = None,
 ) -> str:
-    """README.md of the exported folder."""
+    """README.md of the exported folder (of the ``sensor`` network of per-sensor encoders)."""
     norm = meta.require_normalization()
     rules = config["preprocessing"]
     tags = [
@@ -221,6 +222,14 @@ def render(
         f"adapter `{meta.adapter}`; exported from "
         f"`{encoder_path.parent.name}/{encoder_path.name}`.",
         "",
+    ]
+    if sensor is not None:
+        lines += [
+            f"This is the {sensor.upper()} network of a pair of per-sensor encoders "
+            "(`encoder: per-sensor`); `../README.md` says how to combine it with the other.",
+            "",
+        ]
+    lines += [
         "## Input",
         "",
         f"{len(meta.bands)} channels, in this order (mean and std of the standardisation, "

@@ -11,7 +11,8 @@
   :data:`PAIRED_FORMAT`: ``{"format", "metadata", "encoders": {"s1": ..., "s2": ...}}``, each
   entry an encoder file's payload (its bands and normalisation its sensor's);
   :func:`load_paired_encoders` reads it (for transfer see
-  :class:`~sensormoco.models.per_sensor.PairedFeatures`); :func:`load_encoder` refuses it.
+  :class:`~sensormoco.models.per_sensor.PairedFeatures`), :func:`is_paired` tells it apart;
+  :func:`load_encoder` refuses it with a one-line error naming the function that reads it.
 """
 
 from __future__ import annotations
@@ -164,38 +165,63 @@ def _reason(exc: BaseException) -> str:
     return first
 
 
-def _read(path: str | Path) -> dict[str, Any]:
-    """The payload of an encoder file, or a one-line DataError naming it."""
+def _load(path: str | Path, what: str = "encoder file") -> Any:
+    """``torch.load`` of an exported file (tensors and plain values only), or a one-line
+    DataError naming it."""
     path = Path(path)
     if path.is_dir():
-        raise DataError(path, "is a folder, not an encoder file (give its encoder.pt)", "missing")
+        raise DataError(path, f"is a folder, not an {what} (give its encoder.pt)", "missing")
     if not path.is_file():
-        raise DataError(path, "no such encoder file", "missing")
+        raise DataError(path, f"no such {what}", "missing")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # PyTorch's text suggests unsafe loading: not shown
-        what = (
+        reason = (
             "it holds objects other than tensors and plain values, which an encoder file never does"
             if "Unsupported global" in str(exc)
             else "truncated or corrupt"
         )
-        raise DataError(path, f"not a complete encoder file ({what})", "unreadable") from exc
+        raise DataError(path, f"not a complete {what} ({reason})", "unreadable") from exc
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(
-            path,
-            f"not a complete encoder file (truncated or corrupt: {_reason(exc)})",
-            "unreadable",
+            path, f"not a complete {what} (truncated or corrupt: {_reason(exc)})", "unreadable"
         ) from exc
+
+
+def _read(path: str | Path, payload: Any = None) -> dict[str, Any]:
+    """The payload of an encoder file (``payload``: already loaded), or a one-line DataError."""
+    payload = _load(path) if payload is None else payload
     if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
         raise DataError(
             path,
             "holds per-sensor encoders (encoder: per-sensor), not one encoder; "
-            "read it with load_paired_encoders",
+            "read it with sensormoco.load_paired_encoders",
             "per-sensor",
         )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(path, f"not a sensormoco encoder file (expected format {FORMAT})")
     return _checked(path, payload)
+
+
+def _read_paired(path: str | Path, payload: Any = None) -> dict[str, Any]:
+    """The payload of a per-sensor encoder file (its parts checked), or a one-line DataError."""
+    payload = _load(path) if payload is None else payload
+    paired = isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
+    parts = payload.get("encoders") if paired else None
+    if not isinstance(parts, dict) or set(parts) != set(SENSORS):
+        raise DataError(path, f"not a per-sensor encoder file (expected format {PAIRED_FORMAT})")
+    for sensor in SENSORS:
+        _checked(f"{path} [{sensor}]", parts[sensor])
+    if not isinstance(payload.get("metadata"), dict):
+        raise DataError(path, "incomplete per-sensor encoder file: missing ['metadata']")
+    return dict(payload)
+
+
+def is_paired(path: str | Path) -> bool:
+    """Whether ``path`` is a per-sensor encoder file (format :data:`PAIRED_FORMAT`); a
+    missing or unreadable file is a DataError."""
+    payload = _load(path)
+    return isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
 
 
 def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
@@ -207,8 +233,18 @@ def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def encoder_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of an exported encoder file (backbone, adapter, bands, ...), checked."""
-    meta: dict[str, Any] = _read(path)["metadata"]
+    """The metadata of an exported encoder file (backbone, adapter, bands, ...), checked. For a
+    per-sensor file: its own metadata (``encoder: per-sensor``, all bands) with the structure
+    its two networks share (backbone, adapter, dim) and ``sensors``: each network's bands."""
+    payload = _load(path)
+    if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
+        paired = _read_paired(path, payload)
+        parts = {s: paired["encoders"][s]["metadata"] for s in SENSORS}
+        shared = {k: parts["s2"][k] for k in ("backbone", "adapter", "adapter_trainable", "dim")}
+        sensors = {s: list(parts[s]["bands"]) for s in SENSORS}
+        paired_meta: dict[str, Any] = dict(paired["metadata"]) | shared | {"sensors": sensors}
+        return paired_meta
+    meta: dict[str, Any] = _read(path, payload)["metadata"]
     return meta
 
 
@@ -250,27 +286,20 @@ def load_encoder(
     return _build(path, _read(path), expected_bands, expected_normalization)
 
 
+def paired_part_metadata(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Each network's metadata in a per-sensor file (its bands, normalisation, structure)."""
+    parts = _read_paired(path)["encoders"]
+    return {s: dict(parts[s]["metadata"]) for s in SENSORS}
+
+
 def load_paired_encoders(
     path: str | Path, expected_normalization: Normalization | None = None
 ) -> tuple[dict[str, Encoder], dict[str, Any]]:
-    """The S1 and S2 encoders of a per-sensor file (with their heads) and its metadata."""
-    try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as exc:
-        raise DataError(path, f"not a complete encoder file ({type(exc).__name__})") from exc
-    paired = isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
-    parts = payload.get("encoders") if paired else None
-    if not isinstance(parts, dict) or set(parts) != set(SENSORS):
-        raise DataError(path, f"not a per-sensor encoder file (expected format {PAIRED_FORMAT})")
+    """The S1 and S2 encoders of a per-sensor file (with their heads) and its metadata; each
+    network's normalisation must equal ``expected_normalization`` (on its bands) when given."""
+    payload = _read_paired(path)
     encoders = {
-        s: _build(path, _checked(path, parts[s]), None, expected_normalization)[0] for s in SENSORS
+        s: _build(path, payload["encoders"][s], None, expected_normalization)[0] for s in SENSORS
     }
     meta: dict[str, Any] = payload["metadata"]
     return encoders, meta
@@ -302,10 +331,15 @@ def _build(
     return encoder, meta
 
 
-def backbone_state_for_timm(path: str | Path) -> dict[str, Tensor]:
-    """The backbone weights of an exported encoder, keyed for
-    ``timm.create_model(backbone, num_classes=0, in_chans=metadata["in_chans"])``."""
-    payload = _read(path)
+def backbone_state_for_timm(path: str | Path, sensor: str | None = None) -> dict[str, Tensor]:
+    """The backbone weights of an exported encoder (of the ``sensor`` network of a per-sensor
+    file), keyed for ``timm.create_model(backbone, num_classes=0, in_chans=...)``."""
+    if sensor is None:
+        payload = _read(path)
+    elif sensor in SENSORS:
+        payload = _read_paired(path)["encoders"][sensor]
+    else:
+        raise ValueError(f"unknown sensor {sensor!r}; choose one of {list(SENSORS)}")
     return {
         k.removeprefix(BACKBONE_PREFIX): v
         for k, v in payload["encoder"].items()

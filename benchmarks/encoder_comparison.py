@@ -1,0 +1,140 @@
+"""Shared vs per-sensor encoders (issue 13), on validation scenes only: cross-modal retrieval
+and a linear probe, over pre-training seeds.
+
+    python -m benchmarks.encoder_comparison [--root TREE] [--steps 300] [--seeds 0 1 2]
+        [--encoders shared per-sensor] [--out DIR]
+
+Each (encoder, seed) pre-trains ``sensor-pairs`` with the ``cpu-small`` preset (``encoder:
+shared`` or ``per-sensor``, ``seed`` and ``max_steps`` the only other settings) on the synthetic
+tree --root (the embedded default, written there when absent); a run folder that already holds
+its ``encoder.pt`` is reused. Then, on the evaluation's split (test = the hold-out scenes,
+never read here; train and validation = whole non-test scenes):
+
+- retrieval: recall@1 and @10 of S1 -> S2 and S2 -> S1 over every validation-scene patch, as
+  ``evaluate`` measures it (projection output; per-sensor: each sensor through its own
+  network);
+- linear probe OA, input s1s2, on every validation-scene patch, and the same probe with S1
+  and with S2 zeroed (missing-sensor robustness): the probe trains on --probe-budget patches of
+  the train scenes minus a held-out fifth of them (whole scenes), whose patches pick its epoch,
+  so the reported validation patches choose nothing. (The per-sensor s1s2 features are the
+  two networks' concatenation, 1,024 features against the shared encoder's 512.)
+
+Prints one row per run, then mean ± std over the seeds (sample std), and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sensormoco.data.sen12ms.splits import draw_budget, official_split
+from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+from sensormoco.data.store.format import sha256_file
+from sensormoco.evaluation.config import EvalConfig
+from sensormoco.evaluation.data import LabelledSEN12MS, load_sen12ms
+from sensormoco.evaluation.features import FeatureCache
+from sensormoco.evaluation.loader import LoaderSettings
+from sensormoco.evaluation.protocols import SeedContext, cross_modal_retrieval, linear, metrics
+from sensormoco.evaluation.variants import load_variant
+from sensormoco.training.config import load_config
+from sensormoco.training.pretrain import ENCODER, run_pretrain
+
+RETRIEVAL = ("s1_to_s2_r@1", "s1_to_s2_r@10", "s2_to_s1_r@1", "s2_to_s1_r@10")
+PROBE = {"s1s2": "oa_s1s2", "s2": "oa_s1s2_s1_zeroed", "s1": "oa_s1s2_s2_zeroed"}
+PROBE_SEED = 0  # the probe's own split and initialisation; the spread is over pre-training
+
+
+def pretrain(root: Path, run: Path, encoder: str, seed: int, steps: int) -> Path:
+    """``run/encoder.pt`` of one pre-training (reused when already there)."""
+    if not (run / ENCODER).is_file():
+        settings = {"mode": "sensor-pairs", "encoder": encoder, "seed": seed, "max_steps": steps}
+        run_pretrain(load_config("cpu-small", settings), root, run)
+    return run / ENCODER
+
+
+def evaluate(
+    data: LabelledSEN12MS, root: Path, path: Path, out: Path, budget: int
+) -> dict[str, float]:
+    """Validation retrieval and validation linear-probe OA of one encoder."""
+    val = sorted(data.split.val)
+    scenes = official_split(data.split.train, 0.2, PROBE_SEED)  # whole train scenes
+    train, select = draw_budget(scenes.train, scenes.val, budget, PROBE_SEED)
+    cache = FeatureCache(out / "features", LoaderSettings(128))
+    sha = sha256_file(path)
+    loaded = load_variant("moco", "s1s2", "resnet18", path, data.normalization, PROBE_SEED)
+    config = EvalConfig(data=str(root), encoder=str(path), input="s1s2", budget=budget)
+    ctx = SeedContext(config, data, loaded, cache, sha, PROBE_SEED)
+    retrieval = cross_modal_retrieval(loaded, data, val, cache, ctx.about)
+    assert retrieval is not None  # both kinds take either sensor alone
+    row = {key: retrieval[key] for key in RETRIEVAL}
+    scores, _ = linear(ctx, train, select, val)
+    target = data.targets(val, "single")
+    for input_, key in PROBE.items():
+        row[key] = metrics("single", scores[input_], target, ctx.k)["oa"]
+    return row
+
+
+def spread(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.3f} ± {std:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, help="synthetic tree (written when absent)")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--encoders", nargs="+", default=["shared", "per-sensor"])
+    parser.add_argument(
+        "--probe-budget",
+        type=int,
+        default=640,
+        help="probe patches: 80 %% fit, 20 %% pick the epoch",
+    )
+    parser.add_argument("--out", type=Path, help="run folders (default: a temporary folder)")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="encoder-comparison."))
+    root = args.root or out / "sen12ms"
+    if not root.is_dir():
+        synthesize_sen12ms(root, SynthConfig(), workers=2)
+    data = load_sen12ms(root)
+    load_before = os.getloadavg()
+    print(f"cpu-small, sensor-pairs, {args.steps} steps; {len(data.split.val)} validation "
+          f"patches ({len(data.split.train)} train); load average before "
+          f"{load_before[0]:.2f}", flush=True)  # fmt: skip
+    rows: dict[str, list[dict[str, float]]] = {e: [] for e in args.encoders}
+    header = ["encoder", "seed", *RETRIEVAL, *PROBE.values(), "s"]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
+    for seed in args.seeds:
+        for encoder in args.encoders:
+            start = time.perf_counter()
+            run = out / f"{encoder}_s{seed}"
+            path = pretrain(root, run, encoder, seed, args.steps)
+            row = evaluate(data, root, path, run, args.probe_budget)
+            rows[encoder].append(row)
+            cells = [f"{row[k]:.3f}" for k in header[2:-1]]
+            print(f"| {encoder} | {seed} | " + " | ".join(cells)
+                  + f" | {time.perf_counter() - start:.0f} |", flush=True)  # fmt: skip
+    n = len(data.split.val)
+    print(f"\nmean ± std over pre-training seeds {args.seeds} (chance r@1 {1 / n:.4f}, "
+          f"r@10 {min(10, n) / n:.3f})\n")  # fmt: skip
+    print("| encoder | " + " | ".join(header[2:-1]) + " |\n|" + "---|" * (len(header) - 2))
+    for encoder, found in rows.items():
+        cells = [spread([r[k] for r in found]) for k in header[2:-1]]
+        print(f"| {encoder} | " + " | ".join(cells) + " |")
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in load_after)}")
+    summary: dict[str, Any] = {"steps": args.steps, "seeds": args.seeds, "rows": rows,
+                               "probe_budget": args.probe_budget,
+                               "load_before": load_before, "load_after": load_after}  # fmt: skip
+    (out / "encoder_comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
