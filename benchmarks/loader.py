@@ -1,18 +1,25 @@
 """Loader benchmark: SEN12MS tree vs packed store, and peak RSS against the store's size.
 
-    python benchmarks/loader.py [--scenes 16] [--grid 4] [--size 128] [--repeats 3]
-                                [--rss-small 2000] [--rss-large 20000] [--work DIR]
+    python -m benchmarks.loader [--scenes 16] [--grid 4] [--size 128] [--repeats 3]
+                                [--workers 0 1 2] [--rss-small 2000] [--rss-large 20000]
+                                [--skip-rss] [--work DIR]
 
 1. Throughput: a synthetic tree of 128 px patches is packed into a store; a DataLoader
-   (batch 32, random order) over each reads pairs at 0, 1 and 2 workers. A pair is one
+   (batch 32, random order) over each reads pairs at each of --workers. A pair is one
    location's two views of s1s2 at 128 px as pre-training's loader delivers them: s1
    (VV, VH) and s2 (10 land bands), preprocessed, crossing from the workers raw (S2 int16,
    S1 float32 dB) and standardised in the main process (``standardize``; on a GPU the
    datamodule does it on the device); the crops and augmentations of the modes run on
-   batches, on the device. The "float32" column is the former path (samples standardised
-   in the workers). pairs/s counts the batches after the first (worker start-up excluded);
-   medians of --repeats runs; ratios within this run.
-2. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
+   batches, on the device. "store" reads a batch at a time (``StoreDataset.__getitems__``,
+   pre-training's path); "per-sample" is the former path (``__getitem__`` per sample, then
+   ``default_collate``). pairs/s counts the batches after the first (worker start-up
+   excluded); medians of --repeats runs; ratios within this run (--tree-samples 0 skips the
+   tree).
+2. Cost breakdown: CPU time (``time.thread_time``, so little affected by other processes)
+   per batch of the steps in one process (read, S1/S2 cleaning, collate, standardise) and of
+   the main process's share with 2 workers (receiving a batch from shared memory, then
+   standardising it), and the throughput they bound on a machine with free cores.
+3. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
    batches in random order) from a --rss-small store (a synthetic tree of --rss-size px
    patches) and a --rss-large one (that tree's files repeated under other scene numbers, as
    hard links: only the store's size matters here), each in a fresh child process; the peak
@@ -33,43 +40,123 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION
-from sensormoco.data.sen12ms.layout import PatchId
+from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
+from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_raw_
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.sources import open_patches, standardize
+from sensormoco.data.store.dataset import StoreDataset, collate_samples
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
 
 
+class PerSample(Dataset[dict[str, Tensor]]):
+    """``dataset`` without its batched read: the former per-sample path."""
+
+    def __init__(self, dataset: Dataset[dict[str, Tensor]]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return self.dataset[index]
+
+
+def _norms(dataset: Any) -> tuple[Normalization, Normalization]:
+    return (SEN12MS_NORMALIZATION.select(dataset.s1_bands),
+            SEN12MS_NORMALIZATION.select(dataset.s2_bands))  # fmt: skip
+
+
 def pairs_per_second(
-    source: Path, workers: int, samples: int, batch: int, seed: int, raw: bool = True
+    source: Path, workers: int, samples: int, batch: int, seed: int, batched: bool = True
 ) -> float:
-    """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on;
-    ``raw``: as pre-training loads them (raw from the workers, standardised here)."""
-    dataset = open_patches(source, raw=raw).dataset
-    norms = (SEN12MS_NORMALIZATION.select(dataset.s1_bands),
-             SEN12MS_NORMALIZATION.select(dataset.s2_bands))  # fmt: skip
+    """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on, as
+    pre-training loads them (raw from the workers, standardised here); ``batched``: a
+    store's batch read at once (else sample by sample and ``default_collate``)."""
+    dataset = open_patches(source, raw=True).dataset
+    norms = _norms(dataset)
     sampler = RandomSampler(
         dataset,
         replacement=True,
         num_samples=samples,
         generator=torch.Generator().manual_seed(seed),
     )
-    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers)
+    loader = DataLoader(
+        dataset if batched else PerSample(dataset),
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_samples,
+    )
     iterator = iter(loader)
     next(iterator)
     start, count = time.perf_counter(), 0
     for item in iterator:
-        if raw:
-            item = standardize(item, *norms)
+        item = standardize(item, *norms)
         count += len(item["index"])
     return count / (time.perf_counter() - start)
+
+
+def breakdown(store: Path, batch: int, batches: int) -> None:
+    """CPU ms per batch of each step, in one process and in the main one with 2 workers."""
+    dataset = open_patches(store, raw=True).dataset
+    assert isinstance(dataset, StoreDataset)
+    norms = _norms(dataset)
+    generator = torch.Generator().manual_seed(0)
+    costs: dict[str, list[float]] = {}
+
+    def timed(name: str, step: Callable[..., Any], *args: Any) -> Any:
+        start = time.thread_time()
+        out = step(*args)
+        costs.setdefault(name, []).append(time.thread_time() - start)
+        return out
+
+    for _ in range(batches):
+        indices = torch.randint(len(dataset), (batch,), generator=generator).tolist()
+        samples = timed("per sample: __getitem__ x batch", list, map(dataset.__getitem__, indices))
+        timed("per sample: default_collate", default_collate, samples)
+        got = timed("batched: __getitems__ (read + clean)", dataset.__getitems__, indices)
+        raw = collate_samples(got)
+        timed("batched: of which S1 clean", clean_s1_, raw["s1"].numpy())
+        timed("batched: of which S2 clip", clip_s2_raw_, raw["s2"].numpy().view(np.uint16))
+        timed("standardise (main process)", standardize, raw, *norms)
+    for standardise in (False, True):
+        sampler = RandomSampler(dataset, num_samples=batches * batch, generator=generator)
+        loader = DataLoader(dataset, batch, sampler=sampler, num_workers=2,
+                            collate_fn=collate_samples)  # fmt: skip
+        iterator = iter(loader)
+        next(iterator)
+        name = "2 workers, main: receive" + (" + standardise" if standardise else "")
+        for _ in range(batches - 1):
+            item = timed(name, next, iterator)
+            if standardise:
+                start = time.thread_time()
+                standardize(item, *norms)
+                costs[name][-1] += time.thread_time() - start
+    ms = {name: statistics.median(values) * 1e3 for name, values in costs.items()}
+    print(f"\nCPU ms per batch of {batch} (thread time, medians of {batches} batches)\n")
+    print("| step | CPU ms / batch |\n|---|---:|")
+    for name, value in ms.items():
+        print(f"| {name} | {value:.2f} |")
+    read = ms["batched: __getitems__ (read + clean)"]
+    single = read + ms["standardise (main process)"]
+    main = ms["2 workers, main: receive + standardise"]
+    print(
+        f"\nbound, 0 workers: {batch / single * 1e3:,.0f} pairs/s; w workers on free cores: "
+        f"min(w x {batch / read * 1e3:,.0f}, main {batch / main * 1e3:,.0f}) pairs/s "
+        f"(2 workers: {min(2 * batch / read, batch / main) * 1e3:,.0f}, "
+        f"{min(2 * single / read, single / main):.2f}x 0 workers)"
+    )
 
 
 def tree_and_store(work: Path, config: SynthConfig) -> tuple[Path, Path, float]:
@@ -93,28 +180,36 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         f"{args.batch}; medians of {args.repeats} runs\n"
     )
     print(
-        "| loader workers | tree pairs/s | store pairs/s | store / tree | "
-        "store / store at 0 workers | store float32 pairs/s (former) |"
+        "| loader workers | tree pairs/s | store / tree | store pairs/s | "
+        "store / store at 0 workers | store per-sample pairs/s (former) | per-sample / at 0 |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
-    cases = {"tree": (tree, args.tree_samples, True), "store": (store, args.store_samples, True),
-             "float32": (store, args.store_samples, False)}  # fmt: skip
-    first = 0.0
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    cases = {"store": (store, args.store_samples, True),
+             "per-sample": (store, args.store_samples, False)}  # fmt: skip
+    if args.tree_samples:
+        cases["tree"] = (tree, args.tree_samples, True)
+    first: dict[str, float] = {}
     for workers in args.workers:
         rates = {}
-        for name, (source, samples, raw) in cases.items():
+        for name, (source, samples, batched) in cases.items():
             runs = [
-                pairs_per_second(source, workers, samples, args.batch, seed, raw)
+                pairs_per_second(source, workers, samples, args.batch, seed, batched)
                 for seed in range(args.repeats)
             ]
             rates[name] = statistics.median(runs)
-        first = first or rates["store"]
+            first.setdefault(name, rates[name])
+        tree_cells = (
+            f"{rates['tree']:,.0f} | {rates['store'] / rates['tree']:.1f}x"
+            if "tree" in rates
+            else "- | -"
+        )
         print(
-            f"| {workers} | {rates['tree']:,.0f} | {rates['store']:,.0f} | "
-            f"{rates['store'] / rates['tree']:.1f}x | {rates['store'] / first:.2f}x | "
-            f"{rates['float32']:,.0f} |",
+            f"| {workers} | {tree_cells} | {rates['store']:,.0f} | "
+            f"{rates['store'] / first['store']:.2f}x | "
+            f"{rates['per-sample']:,.0f} | {rates['per-sample'] / first['per-sample']:.2f}x |",
             flush=True,
         )
+    breakdown(store, args.batch, args.breakdown_batches)
 
 
 def rss_child(store: Path, batches: int, batch: int) -> None:
@@ -220,6 +315,7 @@ def main() -> None:
     parser.add_argument("--rss-size", type=int, default=32)
     parser.add_argument("--rss-batches", type=int, default=100)
     parser.add_argument("--rss-batch", type=int, default=64)
+    parser.add_argument("--breakdown-batches", type=int, default=40)
     parser.add_argument("--skip-rss", action="store_true", help="throughput only")
     parser.add_argument("--work", type=Path, help="keep trees and stores here, reuse them")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)

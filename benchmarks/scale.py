@@ -16,10 +16,9 @@ its evaluate rows take every patch as test, an upper bound). A row scales with t
 patches, or (evaluate) with its test patches. The Markdown tables go to stdout and ``--out``.
 
 Defaults: 128 and 512 patches of 256 px in scenes of 4 x 4 (8 and 32 scenes: 16 and 64 test
-patches, 4x both): about 25 minutes on the shared 2-core VM (load ~15), which is what they
-were measured under (docs/performance.md); ``--sizes 512 2048 --grid 8`` is the next step up
-(4x the data, 64 and 256 test patches). ``--eval-from store`` evaluates from the store once
-evaluation reads one.
+patches, 4x both): about 25 minutes on the shared 2-core VM (load ~15). ``--sizes 512 2048
+--grid 8 --eval-from store`` is the next step up (4x the data, 64 and 256 test patches; over
+an hour at load ~20); docs/performance.md has both runs.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ built (from a tree or a packed store).
 Samples cross process boundaries raw (S2 reflectance as int16, S1 dB as float32: 28 instead
 of 48 bytes a pixel) and are standardised on the batch after its transfer to the device
 (:meth:`PretrainDataModule.on_after_batch_transfer`), with the same float32 operations and so
-the same bits as per-sample standardisation. BigEarthNet v2 roots (tree, LMDB or store) give
+the same bits as per-sample standardisation. From a packed store a worker reads a whole batch
+at once, each row straight into the batch's shared memory (``StoreDataset.__getitems__``,
+passed through by ``collate_samples``). BigEarthNet v2 roots (tree, LMDB or store) give
 their train + validation pairs, S2 raw as float32 (its 20 m and 60 m bands are resampled to
 120 px on read), standardised after the transfer with v2's statistics.
 """
@@ -38,6 +40,7 @@ from sensormoco.data.bands import (
 from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sources import BIGEARTHNET_V2, open_patches, source_kind, standardize
+from sensormoco.data.store.dataset import collate_samples
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -253,6 +256,7 @@ class PretrainDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker,
             generator=torch.Generator().manual_seed(step_seed(self.config.seed, rank)),
+            collate_fn=collate_samples,  # a store's batch, read whole in the worker, as it is
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -7,14 +7,17 @@ data/sources.py's ``open_patches`` opens whichever of the two a path holds.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from sensormoco import defaults
 from sensormoco.data.bands import (
@@ -25,12 +28,12 @@ from sensormoco.data.bands import (
     resolve_bands,
 )
 from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_, clip_s2_raw_
-from sensormoco.data.store.format import Store, open_store
+from sensormoco.data.store.format import LC_LAYERS, Store, open_store
 
 if TYPE_CHECKING:  # re-exported lazily below (data/sources.py imports this module)
     from sensormoco.data.sources import Patches, open_patches
 
-__all__ = ["Patches", "StoreDataset", "open_patches"]
+__all__ = ["Patches", "SampleBatch", "StoreDataset", "collate_samples", "open_patches"]
 
 
 class StoreDataset(Dataset[dict[str, Tensor]]):
@@ -98,6 +101,43 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
             sample["target"] = self.targets[index]
         return sample
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Tensor]]:
+        """The samples of ``indices`` (the DataLoader's batched fetch). Raw samples are read as
+        one batch (a :class:`SampleBatch`): each row straight into its slot of the batch
+        arrays (``os.preadv``; in a loader worker those lie in shared memory, so the batch
+        crosses to the main process without a copy), S1 cleaned and S2 clipped once on the
+        batch; the same bits as ``[self[i] for i in indices]``."""
+        if not self.raw:
+            return [self[i] for i in indices]
+        n, rows = len(indices), [int(self.rows[i]) for i in indices]
+        size = (self.store.height, self.store.width)
+        s1 = _empty((n, len(self.s1_bands), *size), torch.float32)  # N x C1 x H x W
+        s2 = _empty((n, len(self.s2_bands), *size), torch.int16)  # N x C2 x H x W
+        s1_np, s2_np = s1.numpy(), s2.numpy().view(np.uint16)  # the same bytes
+        s1_all = np.array_equal(self._s1_index, np.arange(len(S1_BANDS)))
+        for i, row in enumerate(rows):
+            if s1_all:
+                self.store.read_into("s1", row, [s1_np[i]])
+            else:
+                s1_np[i] = self.store.read("s1", row)[self._s1_index]
+            buffers = _scatter(s2_np[i], self._s2_runs)
+            if buffers is None:  # bands out of stored order: through one copy
+                s2_np[i] = self._s2(row).view(np.uint16)
+            else:
+                self.store.read_into("s2", row, buffers)
+        clean_s1_(s1_np)  # elementwise: per sample or per batch alike
+        clip_s2_raw_(s2_np)
+        batch = {"s1": s1, "s2": s2, "index": torch.tensor([int(i) for i in indices])}
+        if self.with_lc:
+            lc = _empty((n, len(LC_LAYERS), *size), torch.int64)  # N x 4 x H x W
+            lc_np = lc.numpy()
+            for i, row in enumerate(rows):
+                lc_np[i] = self.store.read("lc", row)
+            batch["lc"] = lc
+        if self.targets is not None:
+            batch["target"] = default_collate([self.targets[i] for i in indices])
+        return SampleBatch(batch)
+
     def _s1(self, row: int) -> np.ndarray:
         """S1 bands of ``row`` in dB after SEN12MS's rule (sen12ms.clean_s1_)."""
         return clean_s1_(self.store.read("s1", row)[self._s1_index])  # C1 x H x W, a copy
@@ -110,6 +150,56 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         for start, stop, first in self._s2_runs:
             data[start:stop] = raw[first : first + stop - start]
         return clip_s2_raw_(data) if self.raw else clip_s2_(data)
+
+
+class SampleBatch(list[dict[str, Tensor]]):
+    """Samples read as one batch: ``collated`` holds them stacked (N x ...) and the list holds
+    views of it, so ``default_collate`` (which stacks again) gives the same batch and
+    :func:`collate_samples` gives it without a copy."""
+
+    def __init__(self, collated: dict[str, Tensor]) -> None:
+        n = len(collated["index"])
+        super().__init__({key: value[i] for key, value in collated.items()} for i in range(n))
+        self.collated = collated
+
+
+def collate_samples(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """A DataLoader's ``collate_fn``: a :class:`SampleBatch` as it is, else ``default_collate``."""
+    if isinstance(samples, SampleBatch):
+        return samples.collated
+    collated: dict[str, Tensor] = default_collate(samples)
+    return collated
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """An uninitialised tensor; in a loader worker in shared memory, as ``default_collate``
+    allocates its output, so sending it to the main process moves no bytes."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    storage: torch.UntypedStorage = torch.UntypedStorage._new_shared(nbytes)  # type: ignore[no-untyped-call]
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape, ())
+
+
+def _scatter(out: np.ndarray, runs: Sequence[tuple[int, int, int]]) -> list[np.ndarray] | None:
+    """Buffers that ``os.preadv`` fills from one stored S2 row (13 x H x W) so that the bands
+    of ``runs`` land in ``out`` (C2 x H x W) and the others in a scratch buffer; None when the
+    bands are not in stored order."""
+    if any(b[2] <= a[2] for a, b in itertools.pairwise(runs)):
+        return None
+    buffers, band = [], 0  # band: the next stored band
+    for start, stop, first in runs:
+        if first > band:
+            buffers.append(_scratch(out[0].nbytes * (first - band)))
+        buffers.append(out[start:stop])
+        band = first + stop - start
+    return buffers
+
+
+@lru_cache(maxsize=8)
+def _scratch(nbytes: int) -> np.ndarray:
+    """A reusable buffer for bytes read and thrown away (one per size and process)."""
+    return np.empty(nbytes, np.uint8)
 
 
 def _runs(indices: Sequence[int]) -> list[tuple[int, int, int]]:

@@ -189,6 +189,19 @@ class Store:
             raise DataError(self.path / spec.file, f"row {row} is cut short (truncated?)")
         return np.frombuffer(data, spec.dtype).reshape(spec.row_shape)
 
+    def read_into(self, name: str, row: int, buffers: list[np.ndarray]) -> None:
+        """Row ``row`` of array ``name`` read straight into ``buffers`` (C-contiguous, filled
+        in order with the row's leading bytes: ``os.preadv``, no intermediate copy)."""
+        spec = self.specs[name]
+        if not 0 <= row < self.count:
+            raise IndexError(f"row {row} out of range for a store of {self.count}")
+        wanted = sum(b.nbytes for b in buffers)
+        if wanted > spec.row_bytes:
+            raise ValueError(f"{wanted} bytes asked of a {spec.row_bytes}-byte row of {name}")
+        offset = NPY_HEADER_BYTES + row * spec.row_bytes
+        if os.preadv(self._fd(name), [b.data for b in buffers], offset) != wanted:
+            raise DataError(self.path / spec.file, f"row {row} is cut short (truncated?)")
+
     def array(self, name: str) -> np.memmap[Any, np.dtype[Any]]:
         """The whole array ``name`` memory-mapped read-only (for bulk work, not for loaders)."""
         spec = self.specs[name]
