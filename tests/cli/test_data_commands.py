@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from sensormoco.cli.main import main
-from sensormoco.progress import set_quiet
 from sensormoco.data.sen12ms.labels_csv import read_labels_csv
 from sensormoco.data.sen12ms.layout import PatchId, read_id_list
 from sensormoco.data.sen12ms.splits import is_test
+from sensormoco.progress import set_quiet
 
 
 def test_every_command_has_help() -> None:
