@@ -26,14 +26,13 @@ from affine import Affine
 
 from sensormoco import defaults
 from sensormoco.data.geotiff import write_raster
-from sensormoco.data.sen12ms.labels import igbp_fractions
+from sensormoco.data.sen12ms.labels import N_IGBP, igbp_fractions
 from sensormoco.data.sen12ms.layout import SEASONS, PatchId
 from sensormoco.data.sen12ms.splits import holdout_scenes
 from sensormoco.errors import DataError
 
 PROBABILITY_PICKLE = "IGBP_probability_labels.pkl"
 PIXEL_M = 10
-N_IGBP = 17
 
 # Reflectance x 1e4 per IGBP code (rows 1-17), bands B1 B2 B3 B4 B5 B6 B7 B8 B8A B9 B10 B11 B12.
 S2_SIGNATURES = np.array([
