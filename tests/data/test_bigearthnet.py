@@ -26,7 +26,6 @@ from sensormoco.data.bigearthnet.labels import (
     to_19,
 )
 from sensormoco.data.bigearthnet.v1 import (
-    BigEarthNetDataset,
     band_file,
     metadata_file,
     read_s1,
@@ -36,6 +35,7 @@ from sensormoco.data.bigearthnet.v1 import (
     select_split,
     upsample_bilinear,
 )
+from sensormoco.data.bigearthnet.v1_dataset import BigEarthNetDataset
 from sensormoco.errors import DataError
 from tests.data.bigearthnet_fake import write_pair, write_s1_patch, write_s2_patch
 

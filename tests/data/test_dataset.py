@@ -11,7 +11,7 @@ from sensormoco.data.bands import SEN12MS_NORMALIZATION
 from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.dataset import SEN12MSDataset
 from sensormoco.data.sen12ms.index import build_index
-from sensormoco.data.sen12ms.layout import read_s1, read_s2
+from sensormoco.data.sen12ms.pixels import read_s1, read_s2
 from sensormoco.errors import DataError
 
 

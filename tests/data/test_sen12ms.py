@@ -9,11 +9,11 @@ from sensormoco.data.sen12ms.layout import (
     PatchId,
     check_triplet,
     mark_odd_sizes,
-    preprocess_s1,
     read_id_list,
     scan_tree,
     write_id_list,
 )
+from sensormoco.data.sen12ms.pixels import preprocess_s1
 from sensormoco.errors import DataError
 
 

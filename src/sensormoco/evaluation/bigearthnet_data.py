@@ -19,13 +19,13 @@ import numpy as np
 from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, Normalization
 from sensormoco.data.bigearthnet.labels import SCHEMES, multi_hot
 from sensormoco.data.bigearthnet.v1 import (
-    BigEarthNetDataset,
     BigEarthNetRecord,
     metadata_file,
     read_split_csv,
     scan_pairs,
     select_split,
 )
+from sensormoco.data.bigearthnet.v1_dataset import BigEarthNetDataset
 from sensormoco.data.sources import BIGEARTHNET_V2, source_kind
 from sensormoco.errors import DataError
 from sensormoco.evaluation.bigearthnet_splits import BigEarthNetParts

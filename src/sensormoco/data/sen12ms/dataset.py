@@ -13,13 +13,8 @@ from torch.utils.data import Dataset
 from sensormoco.data.bands import resolve_bands
 from sensormoco.data.geotiff import read_raster
 from sensormoco.data.samples import SampleOptions
-from sensormoco.data.sen12ms.layout import (
-    PatchId,
-    PatchRecord,
-    read_s1,
-    read_s2,
-    read_s2_raw,
-)
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord
+from sensormoco.data.sen12ms.pixels import read_s1, read_s2, read_s2_raw
 
 
 class SEN12MSDataset(Dataset[dict[str, Tensor]]):
