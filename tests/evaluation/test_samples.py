@@ -10,7 +10,7 @@ from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, SEN12MS_NORMALIZATI
 from sensormoco.evaluation.bigearthnet_data import load_bigearthnet
 from sensormoco.evaluation.data import load_sen12ms
 from sensormoco.evaluation.samples import Labelled, fingerprint_digest, ids_digest
-from tests.evaluation.test_bigearthnet_eval import S2
+from tests.evaluation.test_bigearthnet_data import S2
 
 
 def _shape(data: Labelled) -> tuple[int, int]:
