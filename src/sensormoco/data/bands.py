@@ -40,20 +40,7 @@ S2_LAND_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A
 S2_RGB_BANDS: tuple[str, ...] = ("B4", "B3", "B2")
 # BigEarthNet-S2 v1 ships 12 of the 13 bands (no B10), as files ``*_B01.tif`` ... ``*_B8A.tif``;
 # they keep the project's band names so that band checks hold across datasets.
-BIGEARTHNET_S2_BANDS: tuple[str, ...] = (
-    "B1",
-    "B2",
-    "B3",
-    "B4",
-    "B5",
-    "B6",
-    "B7",
-    "B8",
-    "B8A",
-    "B9",
-    "B11",
-    "B12",
-)
+BIGEARTHNET_S2_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": S2_BANDS}
 
