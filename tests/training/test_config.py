@@ -112,29 +112,6 @@ def test_yaml_quirks_are_accepted(tmp_path: Path) -> None:
     assert (c.weight_decay, c.lr, c.precision) == (1e-4, 1.0, "32")
 
 
-def test_queue_must_be_a_multiple_of_the_global_batch() -> None:
-    with pytest.raises(ValueError, match="queue_size 100 is not a multiple of the global batch 24"):
-        load_config(None, {"mode": "augment", "batch_size": 24, "queue_size": 100})
-    overrides = {"mode": "augment", "batch_size": 32, "queue_size": 96, "devices": 2}
-    with pytest.raises(ValueError, match=r"global batch 64 \(batch_size 32 x devices 2"):
-        load_config(None, overrides)
-    assert load_config(None, overrides | {"queue_size": 128}).global_batch == 64
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [({}, "no pre-training mode"), ({"mode": "sensor-swap"}, "mode 'sensor-swap' is not one of"),
-     ({"mode": "sensor-pairs", "augment": "paper"}, "sensor-pairs uses no augmentation"),
-     ({"mode": "fusion-all", "augment": "none"}, "needs an augmentation preset"),
-     ({"mode": "sensor-pairs", "input": "s1"}, "uses both sensors"),
-     ({"mode": "augment", "precision": "64"}, "precision '64' is not one of"),
-     ({"mode": "augment", "batch_size": 8, "bn_splits": 8, "queue_size": 64}, "sub-batches")],
-)  # fmt: skip
-def test_invalid_settings_are_refused(overrides: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        load_config(None, overrides)
-
-
 def test_missing_file_or_preset_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such config file or preset; presets: paper"):
         load_config(tmp_path / "nope.yaml", {"mode": "augment"})
@@ -164,20 +141,3 @@ def test_a_checkpoint_from_before_negatives_existed_ran_a_shared_queue() -> None
     now = load_config("cpu-small", {"mode": "sensor-pairs"})
     assert incompatible_changes(saved, now) == ["negatives: 'shared' -> 'cross-sensor'"]
     assert incompatible_changes(saved, old_pairs) == []  # --negatives shared resumes it
-
-
-def test_one_process_refuses_batch_norm_shared_by_a_query_and_its_key() -> None:
-    """With one process, keys must be normalised over other sub-batches than their queries
-    (shuffle-BN emulation, bn_splits >= 2); the presets and the defaults do so."""
-    for name in PRESETS:
-        c = load_config(name, {"mode": "sensor-pairs"})
-        assert c.shuffle_bn
-        assert c.bn_splits >= 2
-    assert load_config(None, {"mode": "sensor-pairs"}).bn_splits >= 2
-    for leak in ({"bn_splits": 1}, {"shuffle_bn": False}):
-        with pytest.raises(ValueError, match="batch-norm statistics"):
-            load_config("cpu-small", {"mode": "sensor-pairs", **leak})
-    # several processes: keys are shuffled across ranks (MoCo's shuffle-BN)
-    ddp = load_config("cpu-small", {"mode": "sensor-pairs", "bn_splits": 1, "devices": 2,
-                                    "queue_size": 128})  # fmt: skip
-    assert ddp.bn_splits == 1

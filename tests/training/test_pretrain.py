@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.datamodule import PretrainDataModule, StepSampler, pretrain_dataset
-from sensormoco.training.pretrain import PretrainModule, lr_factor, run_pretrain
+from sensormoco.training.pretrain import PretrainModule, run_pretrain
 
 
 def _sampled(size: int, batch: int, step: int, rank: int = 0, world: int = 1) -> list[int]:
@@ -72,16 +71,6 @@ def test_loader_gives_full_normalised_batches(synth_root: Path) -> None:
     assert batches[0]["s1"].shape == (16, 2, 32, 32)
     assert batches[0]["s2"].shape == (16, 10, 32, 32)
     assert batches[0]["s2"].abs().mean() < 10  # standardised, not reflectance
-
-
-def test_cosine_schedule_runs_from_one_to_zero() -> None:
-    factor = lr_factor("cosine", 10)
-    assert factor(0) == 1.0
-    assert factor(5) == pytest.approx(0.5)
-    assert factor(10) == 0.0
-    assert factor(12) == 0.0
-    assert lr_factor("constant", 10)(7) == 1.0
-    assert math.isclose(factor(2), 0.5 * (1 + math.cos(math.pi * 0.2)))
 
 
 class Crash(L.Callback):

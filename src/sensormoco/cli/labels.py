@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.atomic import atomic_write_text
 from sensormoco.cli import bigearthnet
 from sensormoco.cli.parser import add_output
 from sensormoco.cli.sources import add_dataset_parser, add_source_arguments, load_source
 from sensormoco.data.sen12ms.labels import SCHEMES, label_rows
 from sensormoco.data.sen12ms.labels_csv import write_labels_csv
+from sensormoco.data.sen12ms.probability_merge import merge_fractions, write_disagreements
 from sensormoco.data.sen12ms.probability_pickle import (
     ProbabilityComparison,
     compare_probabilities,
@@ -48,14 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _report_disagreements(comparison: ProbabilityComparison, output: Path) -> None:
     print(comparison.summary(defaults.PROBABILITY_TOLERANCE), file=sys.stderr)
-    report = output.with_name(output.name + ".disagreements.csv")
-    if not comparison.disagreements:
-        report.unlink(missing_ok=True)  # no stale report from an earlier run
+    report = write_disagreements(comparison, output)
+    if report is None:
         return
-    lines = ["patch_id,max_difference,igbp_code"] + [
-        f"{d.patch_id},{d.max_difference!r},{d.code}" for d in comparison.disagreements
-    ]
-    atomic_write_text(report, "\n".join(lines) + "\n")
     for d in comparison.disagreements[: defaults.SHOWN_PROBLEMS]:
         print(
             f"disagrees: {d.patch_id}: pickle and lc differ by {d.max_difference:.4g} "
@@ -90,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     if pickle is not None:
         comparison = compare_probabilities(lc.fractions, pickle.fractions)
         _report_disagreements(comparison, args.out)
-        fractions = {pid: pickle.fractions.get(pid, f) for pid, f in lc.fractions.items()}
+        fractions = merge_fractions(lc.fractions, pickle)
     if not fractions:
         raise DataError(args.root, "no patch could be labelled")
     rows = label_rows(fractions, args.scheme, args.threshold)

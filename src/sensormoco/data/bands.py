@@ -7,7 +7,7 @@ on one band set cannot silently meet another.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,20 +40,7 @@ S2_LAND_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A
 S2_RGB_BANDS: tuple[str, ...] = ("B4", "B3", "B2")
 # BigEarthNet-S2 v1 ships 12 of the 13 bands (no B10), as files ``*_B01.tif`` ... ``*_B8A.tif``;
 # they keep the project's band names so that band checks hold across datasets.
-BIGEARTHNET_S2_BANDS: tuple[str, ...] = (
-    "B1",
-    "B2",
-    "B3",
-    "B4",
-    "B5",
-    "B6",
-    "B7",
-    "B8",
-    "B8A",
-    "B9",
-    "B11",
-    "B12",
-)
+BIGEARTHNET_S2_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": S2_BANDS}
 
@@ -166,6 +153,12 @@ class Normalization:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(source, f"not a band statistics mapping ({exc})") from exc
 
+    @classmethod
+    def from_statistics(cls, statistics: Mapping[str, tuple[float, float]]) -> Normalization:
+        """From band -> (mean, std), in the mapping's band order."""
+        values = statistics.values()
+        return cls(tuple(statistics), tuple(m for m, _ in values), tuple(s for _, s in values))
+
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
@@ -180,11 +173,7 @@ class Normalization:
         return cls.from_dict(data, str(path))
 
 
-SEN12MS_NORMALIZATION = Normalization(
-    bands=tuple(SEN12MS_STATISTICS),
-    mean=tuple(m for m, _ in SEN12MS_STATISTICS.values()),
-    std=tuple(s for _, s in SEN12MS_STATISTICS.values()),
-)
+SEN12MS_NORMALIZATION = Normalization.from_statistics(SEN12MS_STATISTICS)
 
 
 # Per-band (mean, std) of BigEarthNet v1 on values as stored (S2 reflectance x 1e4, S1 dB; no
@@ -208,11 +197,7 @@ BIGEARTHNET_STATISTICS: dict[str, tuple[float, float]] = {
     "B12": (1009.32729131, 818.86747235),
 }
 
-BIGEARTHNET_NORMALIZATION = Normalization(
-    bands=tuple(BIGEARTHNET_STATISTICS),
-    mean=tuple(m for m, _ in BIGEARTHNET_STATISTICS.values()),
-    std=tuple(s for _, s in BIGEARTHNET_STATISTICS.values()),
-)
+BIGEARTHNET_NORMALIZATION = Normalization.from_statistics(BIGEARTHNET_STATISTICS)
 
 
 # Per-band (mean, std) of BigEarthNet v2 (reBEN) over the images of its official train split,
@@ -237,8 +222,4 @@ BIGEARTHNET_V2_STATISTICS: dict[str, tuple[float, float]] = {
     "B12": (997.715087890625, 806.8846435546875),
 }
 
-BIGEARTHNET_V2_NORMALIZATION = Normalization(
-    bands=tuple(BIGEARTHNET_V2_STATISTICS),
-    mean=tuple(m for m, _ in BIGEARTHNET_V2_STATISTICS.values()),
-    std=tuple(s for _, s in BIGEARTHNET_V2_STATISTICS.values()),
-)
+BIGEARTHNET_V2_NORMALIZATION = Normalization.from_statistics(BIGEARTHNET_V2_STATISTICS)

@@ -9,33 +9,28 @@ val with the run's seed. Inputs are standardised with the published BigEarthNet 
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from sensormoco.data.bands import BIGEARTHNET_NORMALIZATION, Normalization
 from sensormoco.data.bigearthnet.labels import SCHEMES, multi_hot
 from sensormoco.data.bigearthnet.v1 import (
-    BigEarthNetDataset,
     BigEarthNetRecord,
     metadata_file,
     read_split_csv,
     scan_pairs,
     select_split,
 )
-from sensormoco.data.sen12ms.splits import draw_budget
+from sensormoco.data.bigearthnet.v1_dataset import BigEarthNetDataset
 from sensormoco.data.sources import BIGEARTHNET_V2, source_kind
 from sensormoco.errors import DataError
-from sensormoco.evaluation.bigearthnet_v2_data import LabelledBigEarthNetV2, load_bigearthnet_v2
-from sensormoco.evaluation.samples import LabelledSamples, ids_digest
+from sensormoco.evaluation.bigearthnet_splits import BigEarthNetParts
+from sensormoco.evaluation.bigearthnet_v2_data import load_bigearthnet_v2
+from sensormoco.evaluation.samples import Labelled, fingerprint_digest
 
 S1_FOLDER = "BigEarthNet-S1-v1.0"
 S2_FOLDER = "BigEarthNet-v1.0"
@@ -59,7 +54,7 @@ def find_roots(root: Path) -> tuple[Path, Path]:
 
 
 @dataclass
-class LabelledBigEarthNet:
+class LabelledBigEarthNet(BigEarthNetParts[BigEarthNetRecord]):
     """Paired BigEarthNet patches with their official split; reads pixels on demand."""
 
     scheme: str  # "19" or "43"
@@ -71,46 +66,22 @@ class LabelledBigEarthNet:
     def class_names(self) -> tuple[str, ...]:
         return SCHEMES[self.scheme]
 
-    @property
-    def test_ids(self) -> list[str]:
-        return [r.s2_name for r in self.parts["test"]]
+    def patch_id(self, patch: BigEarthNetRecord) -> str:
+        return patch.s2_name
 
-    def budget(self, size: int | None, seed: int) -> tuple[list[str], list[str]]:
-        train = [r.s2_name for r in self.parts["train"]]
-        val = [r.s2_name for r in self.parts["val"]]
-        return (train, val) if size is None else draw_budget(train, val, size, seed)
+    def multi_hot(self, patch: BigEarthNetRecord) -> np.ndarray:
+        return multi_hot(patch.labels, self.scheme, metadata_file(patch.s1_dir))
 
-    @functools.cached_property
-    def by_name(self) -> dict[str, BigEarthNetRecord]:
-        return {r.s2_name: r for part in self.parts.values() for r in part}
-
-    def targets(self, ids: Sequence[str], label_type: str) -> Tensor:
-        """Multi-hot rows (N x K); "single": their arg-max (not a BigEarthNet label)."""
-        by_name = self.by_name
-        rows = [
-            multi_hot(by_name[n].labels, self.scheme, metadata_file(by_name[n].s1_dir)) for n in ids
-        ]
-        k = len(self.class_names)
-        multi = torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.zeros(0, k)
-        return multi if label_type == "multi" else multi.argmax(dim=1)
-
-    def samples(self, ids: Sequence[str], label_type: str) -> LabelledSamples:
-        """Samples of ``ids`` in that order, with their labels as "target"."""
-        by_name = self.by_name
-        dataset = BigEarthNetDataset(
-            [by_name[n] for n in ids], self.scheme, normalization=self.normalization
-        )
-        return LabelledSamples(dataset, range(len(ids)), self.targets(ids, label_type))
+    def dataset(self, patches: list[BigEarthNetRecord]) -> BigEarthNetDataset:
+        return BigEarthNetDataset(patches, self.scheme, normalization=self.normalization)
 
     def fingerprint(self, ids: Sequence[str]) -> str:
         """Digest of the normalisation, ``ids`` and each pair's folders (path and
         modification time) and label metadata."""
-        by_name = self.by_name
-        digest = hashlib.sha256()
-        digest.update(json.dumps(self.normalization.to_dict(), sort_keys=True).encode())
-        digest.update(ids_digest(ids).encode())
+        by_id = self.by_id
+        digest = fingerprint_digest(self.normalization, ids)
         for name in ids:
-            record = by_name[name]
+            record = by_id[name]
             for folder in (record.s1_dir, record.s2_dir):
                 digest.update(f"{folder}:{os.stat(folder).st_mtime_ns};".encode())
             digest.update(";".join(record.labels).encode())
@@ -122,7 +93,7 @@ def load_bigearthnet(
     scheme: str = "19",
     splits: str | Path | None = None,
     statistics: str | Path | None = None,
-) -> LabelledBigEarthNet | LabelledBigEarthNetV2:
+) -> Labelled:
     """Pair the archives in ``root`` and select the official splits (skips are counted). A
     BigEarthNet v2 root (detected) is read by evaluation/bigearthnet_v2_data.py, its splits
     from its metadata; ``statistics`` (a stats JSON) applies to v2 only."""

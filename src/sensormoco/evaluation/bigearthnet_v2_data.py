@@ -10,16 +10,12 @@ standardised with the authors' train-split statistics of v2 (data/bands.py
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from sensormoco.data.bands import BIGEARTHNET_V2_NORMALIZATION, Normalization
 from sensormoco.data.bigearthnet.labels import CLASSES_19
@@ -29,15 +25,16 @@ from sensormoco.data.bigearthnet.v2_lmdb import DATA_FILE, LmdbReader
 from sensormoco.data.bigearthnet.v2_metadata import METADATA, V2Patch
 from sensormoco.data.bigearthnet.v2_store import MANIFEST, specs
 from sensormoco.data.bigearthnet.v2_tree import patch_dir
-from sensormoco.data.sen12ms.splits import draw_budget
 from sensormoco.errors import DataError
-from sensormoco.evaluation.samples import LabelledSamples, ids_digest
+from sensormoco.evaluation.bigearthnet_splits import BigEarthNetParts
+from sensormoco.evaluation.samples import fingerprint_digest
 
 
 @dataclass
-class LabelledBigEarthNetV2:
+class LabelledBigEarthNetV2(BigEarthNetParts[V2Patch]):
     """BigEarthNet v2 patches by official split (ids and labels); reads pixels on demand."""
 
+    VAL: ClassVar[str] = "validation"
     source: V2Source
     parts: dict[str, list[V2Patch]]  # train / validation / test
     skipped: int  # snow/cloud/shadow patches left out, pairs without one of their sensors
@@ -48,34 +45,14 @@ class LabelledBigEarthNetV2:
     def class_names(self) -> tuple[str, ...]:
         return CLASSES_19
 
-    @property
-    def test_ids(self) -> list[str]:
-        return [p.patch_id for p in self.parts["test"]]
+    def patch_id(self, patch: V2Patch) -> str:
+        return patch.patch_id
 
-    def budget(self, size: int | None, seed: int) -> tuple[list[str], list[str]]:
-        train = [p.patch_id for p in self.parts["train"]]
-        val = [p.patch_id for p in self.parts["validation"]]
-        return (train, val) if size is None else draw_budget(train, val, size, seed)
+    def multi_hot(self, patch: V2Patch) -> np.ndarray:
+        return multi_hot_19(patch)
 
-    @functools.cached_property
-    def by_id(self) -> dict[str, V2Patch]:
-        return {p.patch_id: p for part in self.parts.values() for p in part}
-
-    def targets(self, ids: Sequence[str], label_type: str) -> Tensor:
-        """Multi-hot rows (N x 19); "single": their arg-max (not a BigEarthNet label)."""
-        by_id = self.by_id
-        rows = [multi_hot_19(by_id[pid]) for pid in ids]
-        k = len(self.class_names)
-        multi = torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, k)  # N x 19
-        return multi if label_type == "multi" else multi.argmax(dim=1)
-
-    def samples(self, ids: Sequence[str], label_type: str) -> LabelledSamples:
-        """Samples of ``ids`` in that order, with their labels as "target"."""
-        by_id = self.by_id
-        dataset = BigEarthNetV2Dataset(
-            self.source, [by_id[pid] for pid in ids], normalization=self.normalization
-        )
-        return LabelledSamples(dataset, range(len(ids)), self.targets(ids, label_type))
+    def dataset(self, patches: list[V2Patch]) -> BigEarthNetV2Dataset:
+        return BigEarthNetV2Dataset(self.source, patches, normalization=self.normalization)
 
     def fingerprint(self, ids: Sequence[str]) -> str:
         """Digest of the normalisation, ``ids`` with their labels and S1 partners, and the
@@ -83,9 +60,7 @@ class LabelledBigEarthNetV2:
         ``metadata.parquet`` and of the pixel files: each pair's folders in a tree, the LMDB or
         the store's arrays)."""
         by_id, root = self.by_id, self.source.root
-        digest = hashlib.sha256()
-        digest.update(json.dumps(self.normalization.to_dict(), sort_keys=True).encode())
-        digest.update(ids_digest(ids).encode())
+        digest = fingerprint_digest(self.normalization, ids)
         digest.update(f"{root}:{self.source.kind};".encode())
         files = [root / METADATA, *_pixel_files(self.source)]
         for pid in ids:

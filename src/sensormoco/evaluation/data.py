@@ -10,8 +10,6 @@ and labels are held; pixels are read by DataLoaders a batch at a time.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from sensormoco.data.sen12ms.splits import Split, label_budget, official_split
 from sensormoco.data.store.dataset import StoreDataset, open_patches
 from sensormoco.data.store.format import MANIFEST
 from sensormoco.errors import DataError
-from sensormoco.evaluation.samples import LabelledSamples, ids_digest
+from sensormoco.evaluation.samples import LabelledSamples, fingerprint_digest
 
 
 @dataclass
@@ -89,9 +87,7 @@ class LabelledSEN12MS:
     def fingerprint(self, ids: Sequence[PatchId]) -> str:
         """Digest of the source (a store's manifest, or a tree's S1/S2 files: path, size and
         modification time of each file of ``ids``), the normalisation and ``ids``."""
-        digest = hashlib.sha256()
-        digest.update(json.dumps(self.normalization.to_dict(), sort_keys=True).encode())
-        digest.update(ids_digest(ids).encode())
+        digest = fingerprint_digest(self.normalization, ids)
         if isinstance(self.patches, StoreDataset):
             digest.update((self.patches.store.path / MANIFEST).read_bytes())
             return digest.hexdigest()

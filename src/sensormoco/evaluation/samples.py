@@ -7,8 +7,9 @@ only; pixels are read when a DataLoader asks for a sample.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -17,11 +18,16 @@ from torch.utils.data import Dataset
 
 from sensormoco.data.bands import Normalization
 
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
 Sample = dict[str, Tensor]
 
 
+@runtime_checkable
 class Labelled(Protocol):
-    """A labelled dataset with its official split."""
+    """A labelled dataset with its official split: LabelledSEN12MS (evaluation/data.py),
+    LabelledBigEarthNet and LabelledBigEarthNetV2 (evaluation/bigearthnet*_data.py)."""
 
     @property
     def class_names(self) -> tuple[str, ...]: ...
@@ -79,3 +85,12 @@ class LabelledSamples(Dataset[Sample]):
 def ids_digest(ids: Sequence[Any]) -> str:
     """sha256 of the id list, in order."""
     return hashlib.sha256("\n".join(str(i) for i in ids).encode()).hexdigest()
+
+
+def fingerprint_digest(normalization: Normalization, ids: Sequence[Any]) -> _Hash:
+    """A sha256 begun with the normalisation and the id list, for a ``fingerprint`` to add
+    the data the samples are read from."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(normalization.to_dict(), sort_keys=True).encode())
+    digest.update(ids_digest(ids).encode())
+    return digest

@@ -31,24 +31,19 @@ import yaml
 
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data.augment import PRESETS as AUGMENT_PRESETS
 from sensormoco.errors import DataError
-from sensormoco.models.adapters import ADAPTER_KINDS
-from sensormoco.models.backbones import BACKBONES
+from sensormoco.training.config_rules import AUTO, validate
+from sensormoco.training.config_rules import ENCODERS as ENCODERS  # re-exported
+from sensormoco.training.config_rules import NEGATIVES as NEGATIVES  # re-exported
+from sensormoco.training.config_rules import PRECISIONS as PRECISIONS  # re-exported
+from sensormoco.training.config_rules import SCHEDULES as SCHEDULES  # re-exported
 from sensormoco.training.views import (
-    CROSS_SENSOR_MODES,
     MODES,
     SENSOR_PAIR_MODES,
-    check_preset,
     encoder_bands,
     key_kinds,
 )
 
-AUTO = "auto"
-PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
-SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-NEGATIVES: tuple[str, ...] = ("shared", "cross-sensor")
-ENCODERS: tuple[str, ...] = ("shared", "per-sensor")  # one network, or an S1 and an S2 one
 # Settings a resumed run may change: run length and hardware, not the experiment.
 RESUMABLE_CHANGES = frozenset(
     {
@@ -118,7 +113,7 @@ class PretrainConfig:
         if self.negatives == AUTO:
             auto = "cross-sensor" if self.mode in SENSOR_PAIR_MODES else "shared"
             object.__setattr__(self, "negatives", auto)
-        _validate(self)
+        validate(self)
 
     @property
     def global_batch(self) -> int:
@@ -185,94 +180,6 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 def check_types(values: Mapping[str, Any]) -> dict[str, Any]:
     """The values type-checked (and floats given as ints or YAML strings converted)."""
     return {name: _coerce(name, value, _HINTS[name]) for name, value in values.items()}
-
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} {value!r} is not one of {list(choices)}")
-
-
-def _validate(c: PretrainConfig) -> None:
-    _choice("mode", c.mode, MODES)
-    encoder_bands(c.mode, c.input)  # checks the input
-    _choice("backbone", c.backbone, BACKBONES)
-    _choice("adapter", c.adapter, ADAPTER_KINDS)
-    _choice("augment", c.augment, (AUTO, *AUGMENT_PRESETS))
-    check_preset(c.mode, c.augment)
-    _choice("schedule", c.schedule, SCHEDULES)
-    _choice("precision", c.precision, PRECISIONS)
-    _choice("negatives", c.negatives, NEGATIVES)
-    _choice("encoder", c.encoder, ENCODERS)
-    if c.encoder == "per-sensor":
-        if c.mode not in SENSOR_PAIR_MODES or c.negatives != "cross-sensor":
-            raise ValueError(
-                f"encoder per-sensor needs a sensor-pair mode "
-                f"({', '.join(SENSOR_PAIR_MODES)}) with cross-sensor negatives (each "
-                f"network's own queue), not {c.mode} with {c.negatives}"
-            )
-        if c.devices * c.num_nodes > 1:
-            raise ValueError("encoder per-sensor runs on one process for now (devices 1)")
-        if c.batch_size % (2 * c.bn_splits) or c.batch_size // (2 * c.bn_splits) < 2:
-            raise ValueError(
-                f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
-                f"per network) must split into bn_splits {c.bn_splits} sub-batches "
-                "of at least 2"
-            )
-    if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
-        raise ValueError(
-            f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "
-            f"({', '.join(CROSS_SENSOR_MODES)}), not {c.mode}"
-        )
-    positive = (
-        "epochs",
-        "batch_size",
-        "crop_size",
-        "queue_size",
-        "dim",
-        "bn_splits",
-        "devices",
-        "num_nodes",
-        "log_every_n_steps",
-        "checkpoint_every_n_steps",
-    )
-    for name in positive:
-        if getattr(c, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
-    if c.max_steps is not None and c.max_steps < 1:
-        raise ValueError(f"max_steps must be at least 1 (or null), got {c.max_steps}")
-    if c.num_workers is not None and c.num_workers < 0:
-        raise ValueError(
-            f"num_workers must be at least 0 (or null: one per core), got {c.num_workers}"
-        )
-    if c.diagnostics_every_n_steps < 0:
-        raise ValueError(
-            f"diagnostics_every_n_steps must be at least 0 (0: none), got "
-            f"{c.diagnostics_every_n_steps}"
-        )
-    if c.lr <= 0 or c.temperature <= 0 or c.weight_decay < 0:
-        raise ValueError("lr and temperature must be positive and weight_decay non-negative")
-    if not (0 <= c.sgd_momentum < 1 and 0 <= c.key_momentum <= 1):
-        raise ValueError("sgd_momentum must lie in [0, 1) and key_momentum in [0, 1]")
-    if c.batch_size % c.bn_splits or c.batch_size // c.bn_splits < 2:
-        raise ValueError(
-            f"batch_size {c.batch_size} must split into bn_splits {c.bn_splits} "
-            "sub-batches of at least 2 samples each"
-        )
-    if c.devices * c.num_nodes == 1 and not (c.shuffle_bn and c.bn_splits >= 2):
-        raise ValueError(
-            f"one process with shuffle_bn {str(c.shuffle_bn).lower()} and bn_splits "
-            f"{c.bn_splits} lets a query and its key share batch-norm statistics (MoCo §3.3); "
-            "use shuffle_bn true with bn_splits >= 2 (keys normalised over other sub-batches)"
-        )
-    if c.queue_size % (c.global_batch * c.queue_groups):
-        g = c.global_batch * c.queue_groups
-        segments = f" x {c.queue_groups} queue segments (cross-sensor)" * (c.queue_groups > 1)
-        raise ValueError(
-            f"queue_size {c.queue_size} is not a multiple of the global batch {c.global_batch} "
-            f"(batch_size {c.batch_size} x devices {c.devices} x num_nodes {c.num_nodes})"
-            f"{segments}; "
-            f"try queue_size {max(g, round(c.queue_size / g) * g)}"
-        )
 
 
 def _check_keys(source: str, keys: typing.Iterable[str]) -> None:

@@ -68,12 +68,7 @@ CLASSES_19: tuple[str, ...] = (
     "Arable land",
     "Permanent crops",
     "Pastures",
-    "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
+    *CLASSES_43[19:25],  # complex cultivation patterns ... mixed forest: named as in the 43
     "Natural grassland and sparsely vegetated areas",
     "Moors, heathland and sclerophyllous vegetation",
     "Transitional woodland, shrub",

@@ -35,7 +35,7 @@ from sensormoco.data.bigearthnet.v2_store import (
     SKIPPED,
     specs,
 )
-from sensormoco.data.store.format import npy_header
+from sensormoco.data.store.arrays import npy_header
 from sensormoco.errors import DataError
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sensormoco.data.store.format import NPY_HEADER_BYTES, ArraySpec, read_npy_header
+from sensormoco.data.store.arrays import NPY_HEADER_BYTES, ArraySpec, read_npy_header
 from sensormoco.errors import DataError
 
 FORMAT = "sensormoco-bigearthnet-v2-store"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,51 +10,44 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sensormoco import defaults
-from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization, resolve_bands
+from sensormoco.data.bands import resolve_bands
 from sensormoco.data.geotiff import read_raster
-from sensormoco.data.sen12ms.layout import (
-    PatchId,
-    PatchRecord,
-    read_s1,
-    read_s2,
-    read_s2_raw,
-)
+from sensormoco.data.samples import SampleOptions
+from sensormoco.data.sen12ms.layout import PatchId, PatchRecord
+from sensormoco.data.sen12ms.pixels import read_s1, read_s2, read_s2_raw
 
 
 class SEN12MSDataset(Dataset[dict[str, Tensor]]):
     """Samples ``{"s1": C1 x H x W, "s2": C2 x H x W, "index": (), ["lc": 4 x H x W],
     ["target": ...]}`` for usable index records; ``ids[index]`` names the patch.
 
-    Bands are chosen by name (a set name such as ``"s2-land"`` or a list). With a
-    normalisation (the shipped SEN12MS statistics by default), each sensor is standardised per
-    band; ``normalization=None`` returns dB / reflectance values. ``raw`` returns S2 as stored
+    ``options`` (data/samples.py; the defaults when None) says what a sample holds. Bands are
+    chosen by name (a set name such as ``"s2-land"`` or a list). With a normalisation (the
+    shipped SEN12MS statistics by default), each sensor is standardised per band;
+    ``normalization=None`` returns dB / reflectance values. ``raw`` returns S2 as stored
     (reflectance x 1e4 clipped to 10000, as int16) and S1 in dB, both unnormalised: 40 %
     fewer bytes a sample to move between processes, standardised later on the batch
-    (data/sources.py's ``standardize``).
+    (data/samples.py's ``standardize``).
     """
 
     def __init__(
         self,
         root: str | Path,
         records: Sequence[PatchRecord],
-        s1_bands: str | Sequence[str] = defaults.S1_BANDS,
-        s2_bands: str | Sequence[str] = defaults.S2_BANDS,
-        normalization: Normalization | None = SEN12MS_NORMALIZATION,
-        with_lc: bool = False,
-        targets: Mapping[PatchId, Tensor] | None = None,
-        raw: bool = False,
+        options: SampleOptions | None = None,
     ) -> None:
         bad = [r for r in records if not r.ok]
         if bad:
             raise ValueError(f"{len(bad)} record(s) are not usable, e.g. {bad[0].reason}")
         self.root = Path(root)
         self.records = list(records)
-        self.s1_bands = resolve_bands("s1", s1_bands)
-        self.s2_bands = resolve_bands("s2", s2_bands)
+        options = options or SampleOptions()
+        self.s1_bands = resolve_bands("s1", options.s1_bands)
+        self.s2_bands = resolve_bands("s2", options.s2_bands)
+        normalization, targets = options.normalization, options.targets
         self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
         self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
-        self.with_lc, self.raw = with_lc, raw
+        self.with_lc, self.raw = options.with_lc, options.raw
         self.targets = targets
         if targets is not None:
             missing = [r.patch_id for r in self.records if r.patch_id not in targets]

@@ -35,12 +35,24 @@ from sensormoco.errors import DataError
 from sensormoco.progress import track
 
 IGBP_NAMES: tuple[str, ...] = (
-    "Evergreen needleleaf forest", "Evergreen broadleaf forest", "Deciduous needleleaf forest",
-    "Deciduous broadleaf forest", "Mixed forest", "Closed shrublands", "Open shrublands",
-    "Woody savannas", "Savannas", "Grasslands", "Permanent wetlands", "Croplands",
-    "Urban and built-up", "Cropland/natural vegetation mosaic", "Permanent snow and ice",
-    "Barren", "Water bodies",
-)  # fmt: skip  # code i is IGBP_NAMES[i - 1]
+    "Evergreen needleleaf forest",
+    "Evergreen broadleaf forest",
+    "Deciduous needleleaf forest",
+    "Deciduous broadleaf forest",
+    "Mixed forest",
+    "Closed shrublands",
+    "Open shrublands",
+    "Woody savannas",
+    "Savannas",
+    "Grasslands",
+    "Permanent wetlands",
+    "Croplands",
+    "Urban and built-up",
+    "Cropland/natural vegetation mosaic",
+    "Permanent snow and ice",
+    "Barren",
+    "Water bodies",
+)  # code i is IGBP_NAMES[i - 1]
 SIMPLIFIED_NAMES: tuple[str, ...] = (
     "Forest",
     "Shrubland",

@@ -8,16 +8,19 @@ Layout (docs/design.md §2): ``ROOT/ROIs1158_spring/s1_1/ROIs1158_spring_s1_1_p3
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data.bands import band_indices
 from sensormoco.data.geotiff import RasterInfo, read_info, read_raster
+from sensormoco.data.sen12ms.pixels import clean_s1_ as clean_s1_  # re-exported
+from sensormoco.data.sen12ms.pixels import clip_s2_ as clip_s2_  # re-exported
+from sensormoco.data.sen12ms.pixels import clip_s2_raw_ as clip_s2_raw_  # re-exported
+from sensormoco.data.sen12ms.pixels import read_s1 as read_s1  # re-exported
+from sensormoco.data.sen12ms.pixels import read_s2 as read_s2  # re-exported
 from sensormoco.errors import DataError
 
 SEASONS: tuple[str, ...] = (
@@ -231,61 +234,6 @@ def mark_odd_sizes(records: Iterable[PatchRecord], root: Path) -> tuple[int, int
             )
             r.kind = "size"
     return common
-
-
-def clean_s1_(data: np.ndarray) -> np.ndarray:
-    """SEN12MS's own S1 rule, in place on float32 dB: nan_to_num, then clip to [-25, 0]
-    (computed as clip, then NaN -> clip(0): the same bits in two passes instead of six)."""
-    low, high = defaults.S1_CLIP_DB
-    np.clip(data, low, high, out=data)  # +-inf -> high, low; NaN stays
-    np.copyto(data, np.float32(min(max(0.0, low), high)), where=np.isnan(data))
-    return data
-
-
-def clip_s2_(data: np.ndarray) -> np.ndarray:
-    """S2 reflectance x 1e4 (float32) clipped to [0, 10000], in place."""
-    return np.clip(data, *defaults.S2_CLIP, out=data)
-
-
-def preprocess_s1(data: np.ndarray) -> tuple[np.ndarray, int]:
-    """:func:`clean_s1_` on a float32 copy of ``data``; also how many pixels were non-finite."""
-    nonfinite = int(np.count_nonzero(~np.isfinite(data)))
-    return clean_s1_(data.astype(np.float32, copy=True)), nonfinite
-
-
-def preprocess_s2(data: np.ndarray) -> np.ndarray:
-    """S2 reflectance x 1e4 as float32, clipped to [0, 10000]."""
-    return clip_s2_(data.astype(np.float32))
-
-
-def read_s1(path: str | Path, bands: Sequence[str]) -> tuple[np.ndarray, int]:
-    """S1 bands (C, H, W) in dB after nan_to_num + clip, and the non-finite pixel count."""
-    data, info = read_raster(path, band_indices("s1", bands))
-    if info.dtype != "float32":
-        raise DataError(path, f"dtype {info.dtype}, expected float32", "dtype")
-    return preprocess_s1(data)
-
-
-def read_s2(path: str | Path, bands: Sequence[str]) -> np.ndarray:
-    """S2 bands (C, H, W) as float32 reflectance x 1e4, clipped to [0, 10000]."""
-    return read_s2_raw(path, bands).astype(np.float32)  # exact: the values fit float32
-
-
-def read_s2_raw(path: str | Path, bands: Sequence[str]) -> np.ndarray:
-    """S2 bands (C, H, W) as stored, reflectance x 1e4 clipped to 10000, viewed as int16
-    (:func:`clip_s2_raw_`)."""
-    data, info = read_raster(path, band_indices("s2", bands))
-    if info.dtype != "uint16":
-        raise DataError(path, f"dtype {info.dtype}, expected uint16", "dtype")
-    return clip_s2_raw_(data)
-
-
-def clip_s2_raw_(data: np.ndarray) -> np.ndarray:
-    """uint16 reflectance x 1e4 clipped to [0, 10000] in place, returned as an int16 view of
-    the same bytes: exact (10000 < 2**15), the values of :func:`clip_s2_` on its float32 cast,
-    and a dtype torch supports fully (its uint16 lacks most operations)."""
-    np.minimum(data, np.uint16(defaults.S2_CLIP[1]), out=data)
-    return data.view(np.int16)
 
 
 def read_id_list(path: str | Path) -> list[PatchId]:

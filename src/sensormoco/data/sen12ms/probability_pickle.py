@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sensormoco import defaults
-from sensormoco.data.safe_pickle import load_restricted_pickle, type_name
+from sensormoco.data.safe_pickle import load_restricted_pickle, short_text, type_name
 from sensormoco.data.sen12ms.labels import N_IGBP, as_igbp17
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.errors import DataError
@@ -26,14 +26,10 @@ from sensormoco.errors import DataError
 _MAX_KEY_CHARS = 80  # longer keys are cut in messages
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _show_key(key: object) -> str:
     """A key for a one-line message: a plain file name as is, anything else as repr."""
     text = key if isinstance(key, str) and key.isprintable() and key.strip() == key else None
-    return _short(text if text else repr(key), _MAX_KEY_CHARS)
+    return short_text(text if text else repr(key), _MAX_KEY_CHARS)
 
 
 def _as_array(value: object) -> np.ndarray:

@@ -24,21 +24,22 @@ takes minutes). Every problem is a one-line DataError naming the file.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import struct
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sensormoco.data.bands import S1_BANDS, S2_BANDS
+from sensormoco.data.sen12ms.labels import N_IGBP
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.data.sen12ms.subset import Footprint
+from sensormoco.data.store.arrays import NPY_HEADER_BYTES, ArraySpec, read_npy_header
+from sensormoco.data.store.checksums import hash_rows, parse_checksums
+from sensormoco.data.store.checksums import sha256_file as sha256_file  # re-exported
 from sensormoco.errors import DataError
 
 FORMAT = "sensormoco-store"
@@ -52,32 +53,6 @@ SKIPPED = "skipped.csv"
 CHECKSUMS = "checksums.csv"
 SMALL_FILES = (IDS, FOOTPRINTS, ROWS, SKIPPED, CHECKSUMS)
 LC_LAYERS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
-N_IGBP = 17
-NPY_HEADER_BYTES = 128  # fixed, so packing can rewrite the row count in place
-_NPY_MAGIC = b"\x93NUMPY\x01\x00"
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """One array of the store: its file, dtype, the shape of one row and its band names."""
-
-    name: str
-    dtype: str  # numpy dtype string, little-endian: "<f4", "<u2", "<f8"
-    row_shape: tuple[int, ...]
-    bands: tuple[str, ...] = ()
-
-    @property
-    def file(self) -> str:
-        return f"{self.name}.npy"
-
-    @property
-    def row_bytes(self) -> int:
-        return int(np.prod(self.row_shape)) * np.dtype(self.dtype).itemsize
-
-    def describe(self, rows: int) -> dict[str, Any]:
-        """The manifest's entry for this array with ``rows`` rows."""
-        shape = [rows, *self.row_shape]
-        return {"file": self.file, "dtype": self.dtype, "shape": shape, "bands": list(self.bands)}
 
 
 def array_specs(height: int, width: int) -> dict[str, ArraySpec]:
@@ -88,39 +63,6 @@ def array_specs(height: int, width: int) -> dict[str, ArraySpec]:
         "lc": ArraySpec("lc", "<u2", (len(LC_LAYERS), height, width), LC_LAYERS),
         "igbp": ArraySpec("igbp", "<f8", (N_IGBP,)),
     }
-
-
-def npy_header(spec: ArraySpec, rows: int) -> bytes:
-    """A ``.npy`` (format 1.0) header of exactly NPY_HEADER_BYTES for ``rows`` rows."""
-    shape = (rows, *spec.row_shape)
-    text = repr({"descr": spec.dtype, "fortran_order": False, "shape": shape}).encode("latin1")
-    body = NPY_HEADER_BYTES - len(_NPY_MAGIC) - 2
-    return _NPY_MAGIC + struct.pack("<H", body) + text.ljust(body - 1) + b"\n"
-
-
-def read_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
-    """Shape, dtype and data offset of a ``.npy`` file, or a DataError naming it."""
-    try:
-        with path.open("rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version != (1, 0):
-                raise ValueError(f"npy format {version}, expected (1, 0)")
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            if fortran:
-                raise ValueError("Fortran order")
-            return tuple(shape), dtype, f.tell()
-    except FileNotFoundError as exc:
-        raise DataError(path, "missing array file of the store", "missing") from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"not a store array ({exc})", "unreadable") from exc
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def partial_path(store: str | Path) -> Path:
@@ -183,8 +125,7 @@ class Store:
         spec = self.specs[name]
         if not 0 <= row < self.count:
             raise IndexError(f"row {row} out of range for a store of {self.count}")
-        offset = NPY_HEADER_BYTES + row * spec.row_bytes
-        data = os.pread(self._fd(name), spec.row_bytes, offset)
+        data = os.pread(self._fd(name), spec.row_bytes, spec.row_offset(row))
         if len(data) != spec.row_bytes:
             raise DataError(self.path / spec.file, f"row {row} is cut short (truncated?)")
         return np.frombuffer(data, spec.dtype).reshape(spec.row_shape)
@@ -262,15 +203,10 @@ class Store:
     def verify(self) -> list[str]:
         """Hash every array chunk and compare with checksums.csv; one line per mismatch."""
         problems = []
-        for row in _read_csv(self.path / CHECKSUMS):
-            first, rows = int(row["first_row"]), int(row["rows"])
+        for chunk in parse_checksums(self.path / CHECKSUMS, _read_csv(self.path / CHECKSUMS)):
+            first, rows = chunk.first_row, chunk.rows
             for name, spec in self.specs.items():
-                fd = self._fd(name)
-                digest = hashlib.sha256()
-                offset, end = NPY_HEADER_BYTES + first * spec.row_bytes, rows * spec.row_bytes
-                for start in range(0, end, 1 << 24):
-                    digest.update(os.pread(fd, min(1 << 24, end - start), offset + start))
-                if digest.hexdigest() != row[name]:
+                if hash_rows(self._fd(name), spec, first, rows) != chunk.sha256[name]:
                     problems.append(
                         f"{self.path / spec.file}: rows {first}-{first + rows - 1} "
                         "do not match their sha256 (corrupt)"

@@ -22,22 +22,21 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sensormoco import __version__, defaults
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data.geotiff import read_raster
 from sensormoco.data.sen12ms.index import select
-from sensormoco.data.sen12ms.labels import igbp_fractions
-from sensormoco.data.sen12ms.layout import BAND_COUNTS, PatchRecord, expected_dtype_ok
+from sensormoco.data.store import chunks as chunking
 from sensormoco.data.store import format as layout
+from sensormoco.data.store.arrays import npy_header, pwrite_all
+from sensormoco.data.store.checksums import checksums_csv
+from sensormoco.data.store.chunks import ChunkRecord, Partial, committed_chunks
 from sensormoco.errors import DataError
 from sensormoco.progress import track
 
@@ -45,8 +44,17 @@ S1_NOTE = (
     "float32 dB exactly as in the GeoTIFFs (lossless, NaN kept); readers apply SEN12MS's "
     "nan_to_num + clip to [-25, 0] dB as the tree reader does"
 )
-# arrays by name, S1 non-finite pixel count, lc layer 1 pixels without an IGBP code
-Triplet = tuple[dict[str, np.ndarray], int, int]
+
+
+@dataclass(frozen=True)
+class PackPlan:
+    """What a pack is of (``plan.json``): a resumed pack must have the same plan."""
+
+    version: int
+    root: str
+    size: list[int]  # height, width
+    rows_per_chunk: int
+    ids_sha256: str  # of the planned ids, in order
 
 
 @dataclass(frozen=True)
@@ -64,91 +72,6 @@ class PackSummary:
     first_problem: str  # one line, "" when nothing was skipped
 
 
-@dataclass(frozen=True)
-class Partial:
-    """A store being built: the tree it reads, its folder, arrays and open descriptors."""
-
-    root: Path
-    path: Path
-    specs: dict[str, layout.ArraySpec]
-    fds: dict[str, int]
-    pool: Executor | None
-
-
-def read_triplet(root: Path, record: PatchRecord, size: tuple[int, ...]) -> Triplet | DataError:
-    """A triplet's arrays as stored, or the DataError (returned: one bad file never stops a
-    pack). lc must fit uint16; IGBP fractions are NaN when layer 1 has no valid code."""
-    arrays = {}
-    try:
-        for sensor in ("s1", "s2", "lc"):
-            path = root / record.paths[sensor]
-            data, info = read_raster(path)  # C x H x W
-            if not expected_dtype_ok(sensor, info.dtype):
-                raise DataError(path, f"dtype {info.dtype} is not the {sensor} dtype", "dtype")
-            if data.shape != (BAND_COUNTS[sensor], *size):
-                raise DataError(path, f"shape {data.shape}, expected {size} px", "size")
-            if sensor == "lc" and (data.min() < 0 or data.max() > np.iinfo(np.uint16).max):
-                raise DataError(path, "lc codes outside 0-65535", "dtype")
-            arrays[sensor] = data
-        nonfinite = int(np.count_nonzero(~np.isfinite(arrays["s1"])))
-        if nonfinite == arrays["s1"].size:
-            raise DataError(root / record.paths["s1"], "every S1 pixel is NaN or Inf", "nan")
-    except DataError as exc:
-        return exc
-    try:
-        arrays["igbp"], invalid = igbp_fractions(arrays["lc"][0])  # 17
-    except ValueError:
-        arrays["igbp"], invalid = np.full(layout.N_IGBP, np.nan), arrays["lc"][0].size  # 17
-    return arrays, nonfinite, invalid
-
-
-def _read_job(job: tuple[Path, PatchRecord, tuple[int, ...]]) -> Triplet | DataError:
-    return read_triplet(*job)
-
-
-def _pwrite(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def write_chunk(
-    partial: Partial, number: int, records: Sequence[PatchRecord], first_row: int
-) -> dict[str, Any]:
-    """Read, write and commit chunk ``number``, its rows from ``first_row`` on; return its
-    record (committed: the rows are flushed before the record is written)."""
-    size = partial.specs["s1"].row_shape[1:]
-    jobs = [(partial.root, r, size) for r in records]
-    results = list(partial.pool.map(_read_job, jobs) if partial.pool else map(_read_job, jobs))
-    good = [(r, res) for r, res in zip(records, results, strict=True) if isinstance(res, tuple)]
-    sums = {}
-    for name, spec in partial.specs.items():
-        rows = [res[0][name] for _, res in good]
-        block = np.ascontiguousarray(np.stack(rows) if rows else [], spec.dtype)  # n x row
-        fd = partial.fds[name]
-        _pwrite(fd, block.data, layout.NPY_HEADER_BYTES + first_row * spec.row_bytes)
-        os.fsync(fd)
-        sums[name] = hashlib.sha256(block.data).hexdigest()
-    chunk = {
-        "chunk": number,
-        "first_row": first_row,
-        "ids": [str(r.patch_id) for r, _ in good],
-        "footprints": [[r.crs, *r.bounds] for r, _ in good],
-        "s1_nonfinite": [res[1] for _, res in good],
-        "igbp_invalid": [res[2] for _, res in good],
-        "labels_missing": sum(bool(np.isnan(res[0]["igbp"][0])) for _, res in good),
-        "skipped": [
-            [str(r.patch_id), res.kind, str(res)]
-            for r, res in zip(records, results, strict=True)
-            if isinstance(res, DataError)
-        ],
-        "sha256": sums,
-    }
-    atomic_write_text(partial.path / "chunks" / f"{number:06d}.json", json.dumps(chunk))
-    return chunk
-
-
 def _check_out(out: Path) -> None:
     if layout.is_store(out):
         raise DataError(out, "is already a packed store; remove it or choose another output")
@@ -158,13 +81,13 @@ def _check_out(out: Path) -> None:
 
 @contextmanager
 def _open_partial(
-    root: Path, out: Path, plan: dict[str, Any], rows: int, workers: int
+    root: Path, out: Path, plan: PackPlan, rows: int, workers: int
 ) -> Iterator[Partial]:
     """Create or resume ``STORE.partial`` for ``plan`` (locked while in use)."""
     path = layout.partial_path(out)
     (path / "chunks").mkdir(parents=True, exist_ok=True)
     lock = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    specs = layout.array_specs(*plan["size"])
+    specs = layout.array_specs(*plan.size)
     fds: dict[str, int] = {}
     pool = ProcessPoolExecutor(workers) if workers > 0 else None
     try:
@@ -173,18 +96,18 @@ def _open_partial(
         except BlockingIOError as exc:
             raise DataError(path, "another `sensormoco pack` is writing it", "busy") from exc
         plan_file = path / "plan.json"
-        if plan_file.is_file() and json.loads(plan_file.read_text("utf-8")) != plan:
+        if plan_file.is_file() and json.loads(plan_file.read_text("utf-8")) != asdict(plan):
             raise DataError(
                 path,
                 "an interrupted pack of other inputs (root, ids, index or "
                 "chunk size); delete it to start over",
             )
-        atomic_write_text(plan_file, json.dumps(plan, indent=1))
+        atomic_write_text(plan_file, json.dumps(asdict(plan), indent=1))
         for name, spec in specs.items():
             fds[name] = os.open(path / spec.file, os.O_RDWR | os.O_CREAT, 0o644)
             if os.fstat(fds[name]).st_size == 0:
-                _pwrite(fds[name], layout.npy_header(spec, rows), 0)
-                os.ftruncate(fds[name], layout.NPY_HEADER_BYTES + rows * spec.row_bytes)
+                pwrite_all(fds[name], npy_header(spec, rows), 0)
+                os.ftruncate(fds[name], spec.row_offset(rows))
         yield Partial(root, path, specs, fds, pool)
     finally:
         if pool is not None:
@@ -192,16 +115,6 @@ def _open_partial(
         for fd in fds.values():
             os.close(fd)
         os.close(lock)
-
-
-def _committed(partial: Path) -> list[dict[str, Any]]:
-    """Records of the chunks committed so far, in order (a gap ends them)."""
-    done: list[dict[str, Any]] = []
-    for path in sorted((partial / "chunks").glob("*.json")):
-        if path.name != f"{len(done):06d}.json":
-            break
-        done.append(json.loads(path.read_text("utf-8")))
-    return done
 
 
 def _csv_text(header: Sequence[str], rows: Iterator[Sequence[object]] | list[list[str]]) -> str:
@@ -214,24 +127,24 @@ def _csv_text(header: Sequence[str], rows: Iterator[Sequence[object]] | list[lis
 
 def _finish(
     partial: Partial,
-    chunks: list[dict[str, Any]],
+    chunks: list[ChunkRecord],
     skipped: list[list[str]],
     source: dict[str, Any],
 ) -> None:
     """Cut the arrays to the rows written; write the small files, then the manifest."""
-    rows, specs = sum(len(c["ids"]) for c in chunks), partial.specs
+    rows, specs = sum(c.rows for c in chunks), partial.specs
     for name, spec in specs.items():
-        os.ftruncate(partial.fds[name], layout.NPY_HEADER_BYTES + rows * spec.row_bytes)
-        _pwrite(partial.fds[name], layout.npy_header(spec, rows), 0)
+        os.ftruncate(partial.fds[name], spec.row_offset(rows))
+        pwrite_all(partial.fds[name], npy_header(spec, rows), 0)
         os.fsync(partial.fds[name])
     texts = {
-        layout.IDS: "".join(f"{pid}\n" for c in chunks for pid in c["ids"]),
+        layout.IDS: "".join(f"{pid}\n" for c in chunks for pid in c.ids),
         layout.FOOTPRINTS: _csv_text(
             ("patch_id", "crs", "left", "bottom", "right", "top"),
             (
                 (pid, fp[0], *map(repr, fp[1:]))
                 for c in chunks
-                for pid, fp in zip(c["ids"], c["footprints"], strict=True)
+                for pid, fp in zip(c.ids, c.footprints, strict=True)
             ),
         ),
         layout.ROWS: _csv_text(
@@ -239,22 +152,15 @@ def _finish(
             (
                 row
                 for c in chunks
-                for row in zip(c["ids"], c["s1_nonfinite"], c["igbp_invalid"], strict=True)
+                for row in zip(c.ids, c.s1_nonfinite, c.igbp_invalid, strict=True)
             ),
         ),
         layout.SKIPPED: _csv_text(("patch_id", "kind", "reason"), skipped),
-        layout.CHECKSUMS: _csv_text(
-            ("chunk", "first_row", "rows", *specs),
-            (
-                (c["chunk"], c["first_row"], len(c["ids"]), *(c["sha256"][n] for n in specs))
-                for c in chunks
-                if c["ids"]
-            ),
-        ),
+        layout.CHECKSUMS: checksums_csv((c.sums for c in chunks if c.ids), list(specs)),
     }
     for name, text in texts.items():
         (partial.path / name).write_text(text, encoding="utf-8")
-    nonfinite = [n for c in chunks for n in c["s1_nonfinite"]]
+    nonfinite = [n for c in chunks for n in c.s1_nonfinite]
     manifest = dict(
         format=layout.FORMAT,
         version=layout.FORMAT_VERSION,
@@ -269,7 +175,7 @@ def _finish(
         arrays={n: spec.describe(rows) for n, spec in specs.items()},
         skipped=dict(sorted(Counter(row[1] for row in skipped).items())),
         s1_nonfinite={"pixels": sum(nonfinite), "patches": sum(map(bool, nonfinite))},
-        labels_missing=sum(c["labels_missing"] for c in chunks),
+        labels_missing=sum(c.labels_missing for c in chunks),
         chunks=len(chunks),
         sha256={n: layout.sha256_file(partial.path / n) for n in layout.SMALL_FILES},
     )
@@ -298,19 +204,14 @@ def pack_sen12ms(
     per_chunk = chunk_rows or max(1, defaults.PACK_CHUNK_MIB * 2**20 // row_bytes)
     chunks = [planned[i : i + per_chunk] for i in range(0, len(planned), per_chunk)]
     ids_text = " ".join(str(r.patch_id) for r in planned)
-    plan = {
-        "version": layout.FORMAT_VERSION,
-        "root": str(index.root.resolve()),
-        "size": size,
-        "rows_per_chunk": per_chunk,
-        "ids_sha256": hashlib.sha256(ids_text.encode()).hexdigest(),
-    }
+    ids_sha256 = hashlib.sha256(ids_text.encode()).hexdigest()
+    plan = PackPlan(layout.FORMAT_VERSION, str(index.root.resolve()), size, per_chunk, ids_sha256)
     with _open_partial(index.root, out, plan, len(planned), workers) as partial:
-        done = _committed(partial.path)
-        resumed, row = len(done), sum(len(c["ids"]) for c in done)
+        done = committed_chunks(partial.path)
+        resumed, row = len(done), sum(c.rows for c in done)
         for number in track(range(resumed, len(chunks)), "pack", unit="chunks"):
-            done.append(write_chunk(partial, number, chunks[number], row))
-            row += len(done[-1]["ids"])
+            done.append(chunking.write_chunk(partial, number, chunks[number], row))
+            row += done[-1].rows
         if row == 0:
             raise DataError(
                 root,
@@ -318,8 +219,8 @@ def pack_sen12ms(
             )
         skipped = [[str(r.patch_id), r.kind, r.reason] for r in index.bad]
         skipped += [[str(p), "absent", f"{ids_file}: listed id not in the data"] for p in absent]
-        skipped += [s for c in done for s in c["skipped"]]
-        source = {"dataset": "sen12ms", "root": plan["root"]}
+        skipped += [s for c in done for s in c.skipped]
+        source = {"dataset": "sen12ms", "root": plan.root}
         _finish(partial, done, skipped, {**source, "ids_file": ids_file, "index_csv": index_csv})
     shutil.rmtree(partial.path / "chunks")
     for name in ("plan.json", ".lock"):

@@ -9,7 +9,6 @@ from sensormoco.data.sen12ms.layout import (
     PatchId,
     check_triplet,
     mark_odd_sizes,
-    preprocess_s1,
     read_id_list,
     scan_tree,
     write_id_list,
@@ -159,13 +158,3 @@ def test_odd_size_in_tree_is_marked(tmp_path: Path, make_triplet) -> None:
     assert mark_odd_sizes(records, tmp_path) == (16, 16)
     assert [r.kind for r in records] == ["", "", "", "size"]
     assert "size 8x8, expected 16x16" in records[3].reason
-
-
-def test_s1_nan_handling_matches_sen12ms_code() -> None:
-    data = np.array([[[np.nan, np.inf], [-np.inf, -30.0]], [[-5.0, 3.0], [-12.5, np.nan]]],
-                    dtype=np.float32)  # fmt: skip
-    out, nonfinite = preprocess_s1(data)
-    assert nonfinite == 4
-    expected = np.clip(np.nan_to_num(data), -25, 0)
-    np.testing.assert_array_equal(out, expected)
-    assert out.dtype == np.float32

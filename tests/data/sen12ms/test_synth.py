@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import sensormoco.data.sen12ms.synth as synth
+import sensormoco.data.sen12ms.synth_scene as synth_scene
 from sensormoco.cli.main import main
 from sensormoco.data.geotiff import read_info, read_raster
 from sensormoco.data.sen12ms.layout import SEASONS, PatchId, check_triplet, scan_tree
@@ -110,7 +111,7 @@ def test_pixel_values_and_lc_layers(tiny: Path) -> None:
         assert s2.std() > 0
         assert lc[0].min() >= 1
         assert lc[0].max() <= 17
-        table = np.array([synth.LCCS_FROM_IGBP[c] for c in range(1, 18)])
+        table = np.array([synth_scene.LCCS_FROM_IGBP[c] for c in range(1, 18)])
         assert np.array_equal(lc[1:], table[lc[0].astype(int) - 1].transpose(2, 0, 1))
 
 

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from sensormoco.cli.main import main
 from sensormoco.errors import DataError
-from sensormoco.evaluation.bigearthnet_data import load_bigearthnet
+from sensormoco.evaluation.bigearthnet_data import LabelledBigEarthNet, load_bigearthnet
 
 S2 = [
     ("S2A_MSIL2A_20170613T101031_87_48", "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48"),
@@ -32,6 +32,7 @@ def splits(tmp_path: Path) -> Path:
 
 def test_loads_the_official_split_of_the_real_pairs(ben: tuple[Path, Path], splits: Path):
     data = load_bigearthnet(ben[0].parent, "19", splits)
+    assert isinstance(data, LabelledBigEarthNet)
     assert [len(data.parts[p]) for p in ("train", "val", "test")] == [3, 1, 2]
     test = next(iter(DataLoader(data.samples(data.test_ids, "multi"), batch_size=2)))
     assert tuple(test["s1"].shape) == (2, 2, 120, 120)

@@ -8,15 +8,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from sensormoco.data.bands import SEN12MS_NORMALIZATION
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.dataset import SEN12MSDataset
 from sensormoco.data.sen12ms.index import build_index
-from sensormoco.data.sen12ms.layout import read_s1, read_s2
+from sensormoco.data.sen12ms.pixels import read_s1, read_s2
 from sensormoco.errors import DataError
 
 
 def test_samples_from_a_synthetic_tree(synth_root: Path) -> None:
     index = build_index(synth_root, read_pixels=False)
-    ds = SEN12MSDataset(synth_root, index.usable, with_lc=True)
+    ds = SEN12MSDataset(synth_root, index.usable, SampleOptions(with_lc=True))
     assert len(ds) == 72
     sample = ds[5]
     assert sample["s1"].shape == (2, 32, 32)
@@ -35,14 +36,14 @@ def test_samples_from_a_synthetic_tree(synth_root: Path) -> None:
 def test_bands_by_name_and_raw_values(synth_root: Path) -> None:
     index = build_index(synth_root, read_pixels=False)
     record = index.usable[0]
-    ds = SEN12MSDataset(synth_root, [record], s1_bands=["VH"], s2_bands="s2-rgb",
-                        normalization=None)  # fmt: skip
+    options = SampleOptions(s1_bands=["VH"], s2_bands="s2-rgb", normalization=None)
+    ds = SEN12MSDataset(synth_root, [record], options)
     sample = ds[0]
     raw = read_s2(synth_root / record.paths["s2"], ("B4", "B3", "B2"))
     assert torch.equal(sample["s2"], torch.from_numpy(raw))
     vh, _ = read_s1(synth_root / record.paths["s1"], ("VH",))
     assert torch.equal(sample["s1"], torch.from_numpy(vh))
-    normalised = SEN12MSDataset(synth_root, [record], s2_bands="s2-rgb")[0]["s2"]
+    normalised = SEN12MSDataset(synth_root, [record], SampleOptions(s2_bands="s2-rgb"))[0]["s2"]
     expected = SEN12MS_NORMALIZATION.select(("B4", "B3", "B2")).apply(torch.from_numpy(raw))
     torch.testing.assert_close(normalised, expected)
 
@@ -50,7 +51,7 @@ def test_bands_by_name_and_raw_values(synth_root: Path) -> None:
 def test_bands_without_statistics_need_computed_ones(synth_root: Path) -> None:
     index = build_index(synth_root, read_pixels=False)
     with pytest.raises(ValueError, match=r"no statistics for band\(s\) \['B1', 'B9', 'B10'\]"):
-        SEN12MSDataset(synth_root, index.usable, s2_bands="s2-all")
+        SEN12MSDataset(synth_root, index.usable, SampleOptions(s2_bands="s2-all"))
 
 
 def test_s1_nan_pixels_become_finite(tmp_path: Path, make_triplet) -> None:

@@ -18,7 +18,7 @@ from sensormoco.data.sen12ms.index import build_index
 from sensormoco.data.sen12ms.labels import read_lc_fractions
 from sensormoco.data.sen12ms.layout import PatchId, write_id_list
 from sensormoco.data.sen12ms.splits import is_test
-from sensormoco.data.store import pack as store_pack
+from sensormoco.data.store import chunks as store_chunks
 from sensormoco.data.store.dataset import StoreDataset, open_patches
 from sensormoco.data.store.format import open_store
 from sensormoco.data.store.pack import pack_sen12ms
@@ -164,14 +164,14 @@ def test_verify_names_corrupt_rows(packed: Path, tmp_path: Path) -> None:
 def test_interrupted_pack_resumes(
     synth_root: Path, packed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = store_pack.write_chunk
+    real = store_chunks.write_chunk
 
     def crash_at_chunk_2(partial, number: int, *args):
         if number == 2:
             raise RuntimeError("simulated crash")
         return real(partial, number, *args)
 
-    monkeypatch.setattr(store_pack, "write_chunk", crash_at_chunk_2)
+    monkeypatch.setattr(store_chunks, "write_chunk", crash_at_chunk_2)
     out = tmp_path / "store"
     with pytest.raises(RuntimeError, match="simulated crash"):
         pack_sen12ms(synth_root, out, chunk_rows=CHUNK)
@@ -184,7 +184,7 @@ def test_interrupted_pack_resumes(
         open_store(out)
     with pytest.raises(DataError, match="an interrupted pack of other inputs"):
         pack_sen12ms(synth_root, out, chunk_rows=CHUNK + 1)
-    monkeypatch.setattr(store_pack, "write_chunk", real)
+    monkeypatch.setattr(store_chunks, "write_chunk", real)
     summary = pack_sen12ms(synth_root, out, chunk_rows=CHUNK)
     assert (summary.resumed, summary.chunks, summary.rows) == (2, 5, 72)
     assert not (tmp_path / "store.partial").exists()
