@@ -158,3 +158,15 @@ def test_split_with_an_impossible_budget_writes_nothing(synth_root: Path, tmp_pa
     assert captured.out == ""
     assert "--budget: budget 4096 needs" in captured.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("given", "budget"), [(["--budget", "full"], None), ([], 1024),
+                                               (["--budget", "64"], 64)])  # fmt: skip
+def test_budget_full_reaches_the_config(given: list[str], budget: int | None, tmp_path: Path):
+    """``--budget full`` is the whole split (None), not dropped in favour of the default."""
+    from sensormoco.cli.evaluate import _config
+    from sensormoco.cli.main import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--data", str(tmp_path), "-o",
+                                      str(tmp_path / "run"), *given])  # fmt: skip
+    assert _config(args).budget == budget

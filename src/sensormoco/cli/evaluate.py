@@ -24,9 +24,12 @@ VARIANT_NAMES = "supervised, supervised-1x1, moco, moco-1x1, moco-1x1-rnd"
 VARIANT_CHOICES = tuple(VARIANT_NAMES.split(", "))
 
 
-def _budget(text: str) -> int | None:
-    if text == "full":
-        return None
+FULL = "full"  # --budget full: the whole split (EvalConfig's budget None)
+
+
+def _budget(text: str) -> int | str:
+    if text == FULL:
+        return FULL
     try:
         value = int(text)
     except ValueError:
@@ -267,6 +270,8 @@ def _config(args: argparse.Namespace) -> Any:
     for key in ("encoder", "splits", "statistics", "labels_csv", "index_csv"):
         if key in values:
             values[key] = str(values[key])
+    if values.get("budget") == FULL:
+        values["budget"] = None
     for key in ("seeds", "lr_grid"):
         if key in values:
             values[key] = tuple(values[key])
