@@ -35,7 +35,7 @@ def _numbers(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quiet(config: EvalConfig, out: Path) -> dict[str, Any]:
-    return run_evaluation(config, out, progress=lambda _: None)
+    return run_evaluation(config, out, progress=lambda _: None).to_dict()
 
 
 def test_store_gives_exactly_the_metrics_of_the_tree(

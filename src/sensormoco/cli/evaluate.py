@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
     name = display_name(config.variant, config.protocol)
     print(
-        f"evaluated {name} ({config.protocol}, {config.input}, budget {result['budget']}): "
+        f"evaluated {name} ({config.protocol}, {config.input}, budget {result.budget}): "
         f"{summary_line(result)} over {len(config.seeds)} seed(s); "
         f"wrote {args.out / 'metrics.json'}"
     )
