@@ -27,6 +27,7 @@ from sensormoco.experiments.table import (
     pretrain_groups,
     row_specs,
     study_rows,
+    table_budget,
     table_csv,
 )
 
@@ -130,7 +131,7 @@ def _figures(
     grid: dict[tuple[int, int], float] = {}
     groups = pretrain_groups(exp)
     first_mode = next(iter(groups.values()))[0].mode if groups else None
-    budget = exp.budgets_of(exp.protocols[0])[0]
+    budget = table_budget(exp, exp.protocols[0])
     for cells in groups.values():
         sources = [EvalCell(c.name, exp.protocols[0], input_, budget) for c in cells]
         value = pooled(results, sources, metric)
