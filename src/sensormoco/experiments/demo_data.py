@@ -28,14 +28,21 @@ def demo_root(out: Path, seed: int) -> Path:
 
 
 def prepare_demo_data(
-    out: Path, seed: int = defaults.SEED, workers: int = defaults.DEMO_WORKERS, step: Step = print
+    out: Path,
+    seed: int = defaults.SEED,
+    workers: int = defaults.DEMO_WORKERS,
+    step: Step = print,
+    scenes: int = defaults.SYNTH_SCENES,
+    budget: int = defaults.LABEL_BUDGET,
 ) -> Path:
-    """Run the data steps into ``out`` (each reported through ``step``); returns the tree."""
+    """Run the data steps into ``out`` (each reported through ``step``); returns the tree.
+    ``scenes`` and ``budget`` (the budget lists written): the default's unless told."""
     root = demo_root(out, seed)
     if root.is_dir():  # synthesis is all-or-nothing: an existing tree is a complete one
         step(1, f"synthetic SEN12MS already in {root}")
     else:
-        summary = synthesize_sen12ms(root, SynthConfig(seed=seed), workers=workers)
+        config = SynthConfig(scenes=scenes, seed=seed)
+        summary = synthesize_sen12ms(root, config, workers=workers)
         step(1, f"synthesised {summary.patches} patches in {summary.scenes} scenes -> {root}")
 
     index = build_index(root, read_pixels=True, workers=workers)
@@ -55,7 +62,6 @@ def prepare_demo_data(
 
     split = official_split([r.patch_id for r in records], defaults.DEMO_VAL_FRACTION, seed)
     write_split(out / "splits", split)
-    budget = defaults.LABEL_BUDGET
     train, val = write_budget(out / "splits", split, budget, seed)
     step(
         5,
