@@ -96,7 +96,10 @@ def _retrieval(exp: Experiment, results: MatrixResults, out: Path) -> Path | Non
     for cells in pretrain_groups(exp).values():
         found = []
         for cell in cells:  # each encoder's retrieval, from any of its evaluation cells
-            r = next((r for n, r in results.eval.items() if n.startswith(f"{cell.name}__")), None)
+            prefix = f"{cell.name}__"
+            r = next(
+                (r for n, r in results.eval.items() if n.startswith(prefix) and r.retrieval), None
+            )
             if r is not None and r.retrieval and r.variant == "moco":
                 found.append(r.retrieval)
                 tested = r.test_patches
