@@ -12,8 +12,7 @@ import yaml
 
 import sensormoco.evaluation.run as run_module
 from sensormoco.cli.main import main
-from sensormoco.data.bands import SEN12MS_NORMALIZATION
-from sensormoco.evaluation.variants import INPUT_BANDS
+from sensormoco.data.bands import INPUT_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.models import build_encoder
 from sensormoco.training.checkpoint import export_encoder
 

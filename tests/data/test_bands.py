@@ -57,3 +57,18 @@ def test_save_load_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "neg.json").write_text('{"VV": {"mean": 1, "std": -1}}')
     with pytest.raises(DataError, match="std must be positive"):
         Normalization.load(tmp_path / "neg.json")
+
+
+def test_which_inputs_an_encoder_accepts() -> None:
+    """A fusion-layout encoder takes every input; a single-sensor encoder only its own."""
+    from sensormoco.data.bands import FUSION_BANDS, INPUT_BANDS, accepts, input_of
+
+    assert all(accepts(FUSION_BANDS, i) for i in INPUT_BANDS)
+    assert accepts(INPUT_BANDS["s1"], "s1")
+    assert not accepts(INPUT_BANDS["s1"], "s2")
+    assert not accepts(INPUT_BANDS["s2"], "s1s2")
+    assert [input_of(INPUT_BANDS[i]) for i in INPUT_BANDS] == list(INPUT_BANDS)
+    with pytest.raises(ValueError, match="no input's"):
+        input_of(("VV",))
+    with pytest.raises(ValueError, match="unknown input"):
+        accepts(FUSION_BANDS, "rgb")

@@ -80,7 +80,7 @@ def test_run_records_the_choice_per_seed(synth_root: Path, tmp_path: Path) -> No
     config = EvalConfig(str(synth_root), variant="supervised", budget=20, seeds=(0,),
                         lr_grid=(1e-7, 0.3), **FAST)  # fmt: skip
     shown: list[str] = []
-    result = run_evaluation(config, tmp_path, progress=shown.append)
+    result = run_evaluation(config, tmp_path, progress=shown.append).to_dict()
     row = json.loads((tmp_path / "metrics.json").read_text())["per_seed"][0]
     assert row["lr"] in (1e-7, 0.3)
     assert row["lr_grid"] == [1e-7, 0.3]

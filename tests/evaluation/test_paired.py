@@ -11,14 +11,13 @@ import pytest
 import torch
 
 from sensormoco.cli.main import main
-from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.errors import DataError
 from sensormoco.evaluation.features import FeatureCache
 from sensormoco.evaluation.loader import LoaderSettings
 from sensormoco.evaluation.protocols import SeedContext, cross_modal_retrieval
 from sensormoco.evaluation.run import EvalConfig, run_evaluation
 from sensormoco.evaluation.variants import PairedFeatureNet, load_variant
-from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import encoder_metadata, load_encoder, load_paired_encoders
 from tests.export.conftest import write_paired_encoder
 
@@ -111,7 +110,7 @@ def test_linear_s1s2_run_reports_retrieval_and_robustness(
 ) -> None:
     config = EvalConfig(str(synth_root), str(paired_encoder), input="s1s2", budget=20,
                         seeds=(0,), **FAST)  # fmt: skip
-    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None)
+    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None).to_dict()
     assert result["retrieval"]["s1_to_s2_r@1"] >= 0
     assert set(result["aggregate_s1_zeroed"]) == set(result["aggregate"]) == {
         "oa", "aa", "macro_f1", "kappa"}  # fmt: skip
@@ -136,7 +135,7 @@ def test_finetuning_trains_both_networks_with_one_head(paired_encoder: Path) -> 
 def test_finetune_run(synth_root: Path, paired_encoder: Path, tmp_path: Path) -> None:
     config = EvalConfig(str(synth_root), str(paired_encoder), protocol="finetune", input="s1s2",
                         budget=20, seeds=(0,), **FAST | {"epochs": 1})  # fmt: skip
-    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None)
+    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None).to_dict()
     assert result["per_seed"][0]["train"] == 16
     assert "aggregate_s2_zeroed" in result
 

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from sensormoco.cli.main import main
-from sensormoco.data.bands import SEN12MS_NORMALIZATION
+from sensormoco.data.bands import FUSION_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.evaluation.run import EvalConfig, run_evaluation
 from sensormoco.models import build_encoder
-from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import export_encoder
 
 FAST: dict[str, Any] = {"backbone": "resnet18", "epochs": 2, "batch_size": 16, "val_fraction": 0.2}
@@ -21,7 +20,7 @@ FAST: dict[str, Any] = {"backbone": "resnet18", "epochs": 2, "batch_size": 16, "
 
 def test_linear_probe_writes_metrics_per_seed_and_aggregated(synth_root: Path, tmp_path: Path):
     config = EvalConfig(str(synth_root), variant="supervised", budget=20, seeds=(0, 1), **FAST)
-    result = run_evaluation(config, tmp_path, progress=lambda _: None)
+    result = run_evaluation(config, tmp_path, progress=lambda _: None).to_dict()
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["seeds"] == [0, 1]
     assert [r["seed"] for r in saved["per_seed"]] == [0, 1]
@@ -37,8 +36,8 @@ def test_linear_probe_writes_metrics_per_seed_and_aggregated(synth_root: Path, t
 
 def test_same_seed_gives_the_same_metrics(synth_root: Path, tmp_path: Path) -> None:
     config = EvalConfig(str(synth_root), variant="supervised", budget=20, seeds=(3,), **FAST)
-    a = run_evaluation(config, tmp_path / "a", progress=lambda _: None)
-    b = run_evaluation(config, tmp_path / "b", progress=lambda _: None)
+    a = run_evaluation(config, tmp_path / "a", progress=lambda _: None).to_dict()
+    b = run_evaluation(config, tmp_path / "b", progress=lambda _: None).to_dict()
     assert a["per_seed"] == b["per_seed"]
 
 
@@ -53,7 +52,7 @@ def test_fusion_encoder_gets_retrieval_and_missing_sensor_robustness(
     config = EvalConfig(str(synth_root), str(path), variant="moco", protocol="knn",
                         input="s1s2", label_type="multi", budget=20, seeds=(0,),
                         **FAST)  # fmt: skip
-    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None)
+    result = run_evaluation(config, tmp_path / "run", progress=lambda _: None).to_dict()
     assert set(result["aggregate"]) == {
         "micro_f1", "macro_f1", "micro_map", "macro_map", "sample_oa", "hamming"
     }  # fmt: skip

@@ -9,12 +9,11 @@ from typing import Any
 import torch
 
 from sensormoco.cli.main import main
-from sensormoco.data.bands import SEN12MS_NORMALIZATION
+from sensormoco.data.bands import FUSION_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.data.sen12ms.layout import write_id_list
 from sensormoco.evaluation.data import load_sen12ms
 from sensormoco.evaluation.run import EvalConfig, run_evaluation
 from sensormoco.models import build_encoder
-from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import export_encoder
 
 FAST: dict[str, Any] = {"backbone": "resnet18", "epochs": 2, "batch_size": 16, "val_fraction": 0.2}
@@ -35,7 +34,7 @@ def _numbers(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quiet(config: EvalConfig, out: Path) -> dict[str, Any]:
-    return run_evaluation(config, out, progress=lambda _: None)
+    return run_evaluation(config, out, progress=lambda _: None).to_dict()
 
 
 def test_store_gives_exactly_the_metrics_of_the_tree(

@@ -23,7 +23,7 @@ def test_a_resumed_run_keeps_finished_seeds_and_matches_an_uninterrupted_one(
     synth_root: Path, tmp_path: Path
 ) -> None:
     config = EvalConfig(str(synth_root), variant="supervised", budget=20, seeds=(0, 1), **FAST)
-    whole = run_evaluation(config, tmp_path / "whole", progress=lambda _: None)
+    whole = run_evaluation(config, tmp_path / "whole", progress=lambda _: None).to_dict()
 
     def stop(message: str) -> None:
         raise Interrupt(message)  # right after the first seed is done
@@ -37,7 +37,7 @@ def test_a_resumed_run_keeps_finished_seeds_and_matches_an_uninterrupted_one(
     assert not (run / "metrics.json").exists()
     stamp = first.stat().st_mtime_ns
     messages: list[str] = []
-    resumed = run_evaluation(config, run, progress=messages.append, resume=True)
+    resumed = run_evaluation(config, run, progress=messages.append, resume=True).to_dict()
     assert messages[0] == "  seed 0: finished before, kept"
     assert messages[1].startswith("  seed 1: oa ")
     assert first.stat().st_mtime_ns == stamp

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sensormoco.data.bands import S1_BANDS, SEN12MS_NORMALIZATION, Normalization
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, SEN12MS_NORMALIZATION, Normalization
 from sensormoco.errors import DataError
 from sensormoco.evaluation.variants import FeatureNet, load_partial, load_variant, model_input
 from sensormoco.models import build_encoder
-from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import export_encoder
 
 META = {"normalization": SEN12MS_NORMALIZATION.select(FUSION_BANDS).to_dict()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import yaml
 
 from sensormoco.cli.main import main
 from sensormoco.errors import DataError
+from sensormoco.evaluation.result import EvalResult
 from sensormoco.experiments import runner
-from sensormoco.experiments.matrix import demo_experiment, load_experiment
+from sensormoco.experiments.matrix import load_experiment
+from sensormoco.experiments.report import write_report
 
 TINY: dict[str, Any] = {
     "pretrain": {
@@ -87,9 +90,36 @@ def test_cli_reports_a_bad_experiment_file_in_one_line(tmp_path: Path, capsys) -
     assert len(err.splitlines()) == 1
 
 
-def test_demo_experiment_is_the_shipped_config() -> None:
-    shipped = Path(__file__).parents[2] / "configs" / "demo" / "experiment.yaml"
-    assert load_experiment(shipped) == demo_experiment()
-    cells = demo_experiment().eval_cells()
-    assert {c.source.split("_")[0] for c in cells} == {"sensor-pairs", "fusion-all",
-                                                        "supervised", "random"}  # fmt: skip
+@pytest.mark.slow
+def test_pretraining_seeds_pool_into_rows_and_the_report_only_reads(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    raw = {
+        "pretrain": TINY["pretrain"] | {"seeds": [0, 1]},
+        "evaluate": TINY["evaluate"] | {"inputs": ["s1", "s1s2"], "budgets": [10, 20]},
+    }
+    exp = load_experiment(_write(tmp_path, raw))
+    data = tmp_path / "data"
+    shutil.copytree(synth_root, data)
+    out = tmp_path / "exp"
+    results = runner.run_experiment(exp, out, lambda _: None, data=str(data))
+    assert sorted(results.pretrain) == [
+        "sensor-pairs_auto_full_b8_s4_seed0",
+        "sensor-pairs_auto_full_b8_s4_seed1",
+    ]
+    assert isinstance(results.eval["random__linear_s1_10"], EvalResult)
+    cell = out / "eval" / "sensor-pairs_auto_full_b8_s4_seed1__linear_s1_20"
+    assert (cell / "features").resolve() == (out / "features").resolve()  # one shared cache
+    # the report reads what the runner wrote: no data, no encoder needed
+    shutil.rmtree(data)
+    for encoder in out.glob("pretrain/*/encoder.pt"):
+        encoder.unlink()
+    report = write_report(exp, results, out)
+    text = report.read_text()
+    assert "pre-training seeds 0, 1 x evaluation seeds 0, 1" in text
+    row = next(line for line in text.splitlines() if line.startswith("| sensor-pairs (linear"))
+    assert row.endswith("| 4 |")  # 2 pre-training x 2 evaluation seeds
+    assert row.startswith("| sensor-pairs (linear, 20) |")
+    assert "| majority class (test) |" in text
+    for png in ("embedding_tsne.png", "label_efficiency.png", "retrieval.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"

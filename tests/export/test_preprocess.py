@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.data.geotiff import read_raster
 from sensormoco.data.sen12ms.dataset import SEN12MSDataset
 from sensormoco.data.sen12ms.index import build_index
 from sensormoco.export import Preprocessing
-from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
+from sensormoco.models.adapters import to_fusion_layout
 
 FUSION = Preprocessing(FUSION_BANDS, SEN12MS_NORMALIZATION.select(FUSION_BANDS))
 

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 import sensormoco
-from sensormoco.data.bands import S1_BANDS, SEN12MS_NORMALIZATION
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.errors import DataError
-from sensormoco.models.adapters import FUSION_BANDS
 from sensormoco.training.checkpoint import load_encoder as load_checkpoint
 
 

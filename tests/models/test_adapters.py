@@ -4,13 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
-from sensormoco.models.adapters import (
-    FUSION_BANDS,
-    OneByOneAdapter,
-    build_adapter,
-    to_fusion_layout,
-)
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, S2_BANDS, S2_LAND_BANDS
+from sensormoco.models.adapters import OneByOneAdapter, build_adapter, to_fusion_layout
 
 BAND_SETS = {2: S1_BANDS, 10: S2_LAND_BANDS, 12: FUSION_BANDS, 13: S2_BANDS}
 

@@ -8,8 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sensormoco import defaults
-from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
-from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, S2_BANDS, S2_LAND_BANDS
 from sensormoco.models.moco import MoCo, build_encoder
 from tests.models.tiny import tiny_encoder
 

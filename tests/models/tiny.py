@@ -6,7 +6,8 @@ from typing import cast
 
 from torch import Tensor, nn
 
-from sensormoco.models.adapters import FUSION_BANDS, build_adapter
+from sensormoco.data.bands import FUSION_BANDS
+from sensormoco.models.adapters import build_adapter
 from sensormoco.models.backbones import Backbone
 from sensormoco.models.heads import ProjectionHead
 from sensormoco.models.moco import Encoder

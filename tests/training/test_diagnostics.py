@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.data.bands import FUSION_BANDS
 from sensormoco.models.moco import MoCo, own_kind_top1
 from sensormoco.training.config import load_config
 from sensormoco.training.diagnostics import make_probe, modality_gaps

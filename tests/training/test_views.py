@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sensormoco.data.augment import Augmentation
-from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.data.bands import FUSION_BANDS
 from sensormoco.training.views import KEY_SENSORS, MODES, encoder_bands, make_views
 
 N, SIZE = 12, 16

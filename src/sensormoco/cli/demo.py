@@ -1,10 +1,11 @@
 """``sensormoco demo [--out DIR]``: the embedded default, end to end on a CPU.
 
 Data steps on the synthetic default (synthesise, index and validate, labels, non-overlapping
-subset, official split and label budgets), then the demo experiment (the packaged copy of
-``configs/demo/experiment.yaml``): pre-training in two modes, evaluation against supervised and
-random-init baselines over 3 seeds, retrieval, and ``DIR/experiment/report.md``. Everything is
-cached: running it again reuses what is done.
+subset, official split and label budgets: ``experiments/demo_data.py``), then the demo
+experiment (``resources/experiments/demo.yaml``): pre-training in two modes, evaluation against
+supervised and random-init baselines over 3 seeds on s1, s2 and s1s2 at several budgets,
+retrieval, and ``DIR/experiment/report.md``. Everything is cached: running it again reuses what
+is done. This module only parses and prints.
 """
 
 from __future__ import annotations
@@ -14,16 +15,7 @@ import time
 from pathlib import Path
 
 from sensormoco import defaults
-from sensormoco.data.sen12ms.index import build_index, write_index_csv
-from sensormoco.data.sen12ms.labels import label_rows, read_many_lc_fractions
-from sensormoco.data.sen12ms.labels_csv import write_labels_csv
-from sensormoco.data.sen12ms.layout import write_id_list
-from sensormoco.data.sen12ms.splits import official_split, write_budget, write_split
-from sensormoco.data.sen12ms.subset import footprints, non_overlapping
-from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.progress import is_quiet
-
-DATA_DIR = "sen12ms-synthetic"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=_run)
 
 
-STEPS = 7  # data steps 1-5, experiment 6, report 7
+STEPS = 7  # data steps 1-5 (experiments/demo_data.py), experiment 6, report 7
 
 
 def _step(number: int, text: str, start: float) -> None:
@@ -68,42 +60,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from sensormoco.experiments.demo_data import prepare_demo_data
+
     out: Path = args.out
-    root = out / f"{DATA_DIR}-seed{args.seed}"
     start = time.perf_counter()
-    if root.is_dir():  # synthesis is all-or-nothing: an existing tree is a complete one
-        _step(1, f"synthetic SEN12MS already in {root}", start)
-    else:
-        summary = synthesize_sen12ms(root, SynthConfig(seed=args.seed), workers=args.workers)
-        _step(
-            1, f"synthesised {summary.patches} patches in {summary.scenes} scenes -> {root}", start
-        )
-
-    index = build_index(root, read_pixels=True, workers=args.workers)
-    write_index_csv(index, out / "index.csv")
-    _step(2, f"index: {index.summary()}", start)
-
-    records = index.usable
-    lc = read_many_lc_fractions({r.patch_id: root / r.paths["lc"] for r in records}, args.workers)
-    rows = label_rows(lc.fractions, defaults.LABEL_SCHEME, defaults.LABEL_THRESHOLD)
-    write_labels_csv(out / "labels.csv", rows, defaults.LABEL_SCHEME)
-    _step(3, f"labels: {len(rows)} patches ({defaults.LABEL_SCHEME}), {len(lc.errors)} bad", start)
-
-    candidates = footprints(records)  # test scenes left out
-    kept = non_overlapping(candidates)
-    write_id_list(out / "nonoverlapping.txt", kept)
-    _step(4, f"non-overlapping subset: kept {len(kept)} of {len(candidates)} train patches", start)
-
-    split = official_split([r.patch_id for r in records], defaults.DEMO_VAL_FRACTION, args.seed)
-    write_split(out / "splits", split)
-    budget = defaults.LABEL_BUDGET
-    train, val = write_budget(out / "splits", split, budget, args.seed)
-    _step(
-        5,
-        f"split: train {len(split.train)}, val {len(split.val)}, test {len(split.test)}; "
-        f"budget {budget}: {len(train)}/{len(val)} -> {out / 'splits'}",
-        start,
-    )
+    root = prepare_demo_data(out, args.seed, args.workers, lambda n, text: _step(n, text, start))
     if args.data_only:
         return 0
     from sensormoco.experiments.matrix import demo_experiment

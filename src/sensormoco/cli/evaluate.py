@@ -306,10 +306,10 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(_budget_hint(exc, args, config)) from exc
             raise
     name = display_name(config.variant, config.protocol)
-    chosen = [r["lr"] for r in result["per_seed"] if len(r.get("lr_grid", ())) > 1]
+    chosen = [r["lr"] for r in result.per_seed if len(r.get("lr_grid", ())) > 1]
     lrs = f"lr chosen on validation per seed: {', '.join(f'{v:g}' for v in chosen)}; "
     print(
-        f"evaluated {name} ({config.protocol}, {config.input}, budget {result['budget']}): "
+        f"evaluated {name} ({config.protocol}, {config.input}, budget {result.budget}): "
         f"{summary_line(result)} over {len(config.seeds)} seed(s); {lrs if chosen else ''}"
         f"wrote {args.out / 'metrics.json'}"
     )

@@ -44,6 +44,32 @@ BIGEARTHNET_S2_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": S2_BANDS}
 
+# The fusion layout of every multi-sensor encoder: S2's ten land bands, then S1's two.
+FUSION_BANDS: tuple[str, ...] = S2_LAND_BANDS + S1_BANDS
+# The bands each classifier input ("s1", "s2", "s1s2") gives an encoder.
+INPUT_BANDS: dict[str, tuple[str, ...]] = {
+    "s1": S1_BANDS,
+    "s2": S2_LAND_BANDS,
+    "s1s2": FUSION_BANDS,
+}
+
+
+def accepts(bands: Sequence[str], input_: str) -> bool:
+    """Whether an encoder on ``bands`` takes ``input_``: a fusion-layout encoder takes every
+    input (an absent sensor is zero), a single-sensor encoder only its own sensor's."""
+    if input_ not in INPUT_BANDS:
+        raise ValueError(f"unknown input {input_!r}; choose one of {list(INPUT_BANDS)}")
+    return tuple(bands) in (FUSION_BANDS, INPUT_BANDS[input_])
+
+
+def input_of(bands: Sequence[str]) -> str:
+    """The input whose bands are ``bands`` (the fusion layout is ``s1s2``)."""
+    for name, known in INPUT_BANDS.items():
+        if tuple(bands) == known:
+            return name
+    raise ValueError(f"bands {list(bands)} are no input's ({', '.join(INPUT_BANDS)})")
+
+
 # Named band sets accepted wherever a band list is: a set name or explicit band names.
 BAND_SETS: dict[str, tuple[str, ...]] = {
     "s1": S1_BANDS,

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from sensormoco import defaults
+from sensormoco.data.bands import FUSION_BANDS, INPUT_BANDS
 from sensormoco.evaluation.augment import FinetuneAugment
 from sensormoco.evaluation.classify import Classifier, FitConfig, fit_tensors, scores
 from sensormoco.evaluation.config import SELECT_BY, EvalConfig
@@ -31,8 +32,7 @@ from sensormoco.evaluation.lr_search import LrChoice, choose_lr
 from sensormoco.evaluation.metrics import multi_label_metrics, single_label_metrics
 from sensormoco.evaluation.retrieval import CHUNK_ROWS, chance_recall, cross_modal_recall
 from sensormoco.evaluation.samples import Labelled
-from sensormoco.evaluation.variants import INPUT_BANDS, Loaded, PairedFeatureNet
-from sensormoco.models.adapters import FUSION_BANDS
+from sensormoco.evaluation.variants import Loaded, PairedFeatureNet
 
 Scores = dict[str, Tensor]
 KNN_BLOCK = 1024  # test rows scored at once (knn_scores' own chunk)

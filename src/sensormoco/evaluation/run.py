@@ -10,7 +10,6 @@ holds ids, labels, features and scores, never a split as pixels.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from sensormoco.evaluation.protocols import (
     cross_modal_retrieval,
     metrics,
 )
+from sensormoco.evaluation.result import EvalResult
 from sensormoco.evaluation.samples import Labelled
 from sensormoco.evaluation.seed_results import load_seed, save_seed
 from sensormoco.evaluation.variants import load_variant
@@ -122,7 +122,7 @@ def run_evaluation(
     progress: Callable[[str], None] = print,
     data: Labelled | None = None,
     resume: bool = False,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Run ``config`` and write its files into ``out``; returns the metrics.json content.
     ``data`` reuses an already loaded dataset (same root and scheme). ``resume`` keeps the
     seeds an interrupted run of the same settings finished (seeds/seed_{S}.json)."""
@@ -176,9 +176,9 @@ def run_evaluation(
         if zeroed in per_seed[0]:
             result[f"aggregate_{zeroed}"] = aggregate([r[zeroed] for r in per_seed])
     atomic_write_text(out / "metrics.md", render(result))
-    result = _json_safe(result)
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2, allow_nan=False) + "\n")
-    return result
+    typed = EvalResult.from_dict(_json_safe(result))
+    atomic_write_text(out / "metrics.json", typed.to_json())
+    return typed
 
 
 def _json_safe(value: Any) -> Any:
@@ -240,9 +240,9 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_line(result: dict[str, Any], keys: Sequence[str] = ("oa", "aa", "micro_f1")) -> str:
+def summary_line(result: EvalResult, keys: Sequence[str] = ("oa", "aa", "micro_f1")) -> str:
     """One line: the first of ``keys`` present, as mean ± std."""
-    agg = result["aggregate"]
+    agg = result.aggregate
     key = next((k for k in keys if k in agg), next(iter(agg)))
     std = agg[key]["std"]
     shown = "n/a (one seed)" if std is None or math.isnan(std) else f"{std:.4f}"

@@ -32,19 +32,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, Normalization
+from sensormoco.data.bands import FUSION_BANDS, INPUT_BANDS, S1_BANDS, Normalization, accepts
 from sensormoco.errors import DataError
-from sensormoco.models.adapters import FUSION_BANDS, InputAdapter, to_fusion_layout
+from sensormoco.models.adapters import InputAdapter, to_fusion_layout
 from sensormoco.models.moco import Encoder, build_encoder
 from sensormoco.models.per_sensor import SENSORS, PairedFeatures
 from sensormoco.training.checkpoint import is_paired, load_encoder, load_paired_encoders
 
 VARIANTS: tuple[str, ...] = ("supervised", "supervised-1x1", "moco", "moco-1x1", "moco-1x1-rnd")
-INPUT_BANDS: dict[str, tuple[str, ...]] = {
-    "s1": S1_BANDS,
-    "s2": S2_LAND_BANDS,
-    "s1s2": FUSION_BANDS,
-}
 
 
 class FeatureNet(nn.Module):
@@ -115,17 +110,15 @@ def model_input(batch: dict[str, Tensor], input_: str, bands: Sequence[str]) -> 
     layout with the sensor not in ``input_`` zeroed (its mean after normalisation), or one
     sensor's own bands."""
     bands = tuple(bands)
+    if not accepts(bands, input_):
+        raise ValueError(f"a network on bands {list(bands)} cannot take input {input_!r}")
     if bands == FUSION_BANDS:
         s1 = batch["s1"] if "s1" in input_ else None
         s2 = batch["s2"] if "s2" in input_ else None
         if s1 is None and s2 is not None:
             s1 = s2.new_zeros(s2.shape[0], len(S1_BANDS), *s2.shape[2:])
         return to_fusion_layout(s2, s1)
-    if bands == S1_BANDS and input_ == "s1":
-        return batch["s1"]
-    if bands == S2_LAND_BANDS and input_ == "s2":
-        return batch["s2"]
-    raise ValueError(f"a network on bands {list(bands)} cannot take input {input_!r}")
+    return batch[input_]  # a single-sensor network on its own sensor
 
 
 def load_partial(

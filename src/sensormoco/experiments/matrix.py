@@ -9,17 +9,23 @@ pretrain:
   subsets: {full: null, nonoverlapping: ids.txt}
   batch_sizes: [32]
   steps: [300]                 # max_steps of each run
+  seeds: [0, 1, 2]             # pre-training seeds (absent: one run, the config's own seed)
 evaluate:
   protocols: [linear]
   inputs: [s1, s2, s1s2]
   budgets: [1024]              # or "full"
+  finetune_budgets: [1024]     # of fine-tuning cells (absent: budgets)
+  finetune_inputs: [s1s2]      # of fine-tuning cells (absent: inputs)
   seeds: [0, 1, 2]
   baselines: [supervised, random]  # fine-tuned from random init; linear probe on random init
   ...                          # backbone, epochs, finetune_epochs, val_fraction, scheme, label_type
 ```
 
 Every cell has a stable name, so its directory tells whether it is done (its final file exists:
-``summary.json`` of a pre-training run, ``metrics.json`` of an evaluation).
+``summary.json`` of a pre-training run, ``metrics.json`` of an evaluation). With
+``pretrain.seeds`` each pre-training cell runs once per seed (its name ends in ``_seed{S}``) and
+every evaluation cell of its encoder runs per pre-training seed; without it a cell keeps its
+seedless name (the folders of earlier experiments stay valid).
 """
 
 from __future__ import annotations
@@ -46,10 +52,24 @@ class PretrainCell:
     subset: str  # name of the subset ("full": every non-test patch)
     batch_size: int
     steps: int
+    seed: int | None = None  # None: the pre-training config's own seed
+
+    @property
+    def group(self) -> str:
+        """The name shared by the cell's pre-training seeds."""
+        return f"{self.mode}_{self.augment}_{self.subset}_b{self.batch_size}_s{self.steps}"
 
     @property
     def name(self) -> str:
-        return f"{self.mode}_{self.augment}_{self.subset}_b{self.batch_size}_s{self.steps}"
+        return self.group if self.seed is None else f"{self.group}_seed{self.seed}"
+
+    def label(self, with_seed: bool = True) -> str:
+        """Readable: ``sensor-pairs (batch 32, 400 steps, seed 1)``."""
+        extra = [] if self.augment == "auto" else [f"augment {self.augment}"]
+        extra += [] if self.subset == "full" else [f"subset {self.subset}"]
+        extra += [f"batch {self.batch_size}", f"{self.steps} steps"]
+        extra += [] if self.seed is None or not with_seed else [f"seed {self.seed}"]
+        return f"{self.mode} ({', '.join(extra)})"
 
 
 @dataclass(frozen=True)
@@ -79,10 +99,13 @@ class Experiment:
     subsets: dict[str, str | None] = field(default_factory=lambda: {"full": None})
     batch_sizes: tuple[int, ...] = (32,)
     steps: tuple[int, ...] = (300,)
+    pretrain_seeds: tuple[int | None, ...] = (None,)
     pretrain_overrides: dict[str, Any] = field(default_factory=dict)
     protocols: tuple[str, ...] = ("linear",)
     inputs: tuple[str, ...] = ("s1s2",)
     budgets: tuple[int | None, ...] = (defaults.LABEL_BUDGET,)
+    finetune_budgets: tuple[int | None, ...] | None = None  # None: budgets
+    finetune_inputs: tuple[str, ...] | None = None  # None: inputs
     seeds: tuple[int, ...] = defaults.EVAL_SEEDS
     baselines: tuple[str, ...] = BASELINES
     backbone: str = "resnet18"  # of the baselines (match the pre-training backbone)
@@ -95,26 +118,56 @@ class Experiment:
 
     def pretrain_cells(self) -> list[PretrainCell]:
         grid = itertools.product(
-            self.modes, self.augments, self.subsets, self.batch_sizes, self.steps
+            self.modes,
+            self.augments,
+            self.subsets,
+            self.batch_sizes,
+            self.steps,
+            self.pretrain_seeds,
         )
         return [PretrainCell(*values) for values in grid]
 
+    def budgets_of(self, protocol: str) -> tuple[int | None, ...]:
+        """The label budgets the protocol's cells run at."""
+        if protocol == "finetune" and self.finetune_budgets is not None:
+            return self.finetune_budgets
+        return self.budgets
+
+    def inputs_of(self, protocol: str) -> tuple[str, ...]:
+        """The inputs the protocol's cells run on."""
+        if protocol == "finetune" and self.finetune_inputs is not None:
+            return self.finetune_inputs
+        return self.inputs
+
+    def _settings(self, protocol: str) -> list[tuple[str, str, int | None]]:
+        grid = itertools.product(self.inputs_of(protocol), self.budgets_of(protocol))
+        return [(protocol, i, b) for i, b in grid]
+
     def eval_cells(self) -> list[EvalCell]:
-        settings = list(itertools.product(self.protocols, self.inputs, self.budgets))
+        settings = [s for p in self.protocols for s in self._settings(p)]
         cells = [EvalCell(p.name, *s) for p in self.pretrain_cells() for s in settings]
-        for baseline, input_, budget in itertools.product(
-            self.baselines, self.inputs, self.budgets
-        ):
+        for baseline in self.baselines:
             protocol = "finetune" if baseline == "supervised" else "linear"
-            cells.append(EvalCell(baseline, protocol, input_, budget))
+            cells += [EvalCell(baseline, *s) for s in self._settings(protocol)]
         return cells
 
 
-_PRETRAIN_KEYS = {"config", "modes", "augments", "subsets", "batch_sizes", "steps", "overrides"}
+_PRETRAIN_KEYS = {
+    "config",
+    "modes",
+    "augments",
+    "subsets",
+    "batch_sizes",
+    "steps",
+    "seeds",
+    "overrides",
+}
 _EVAL_KEYS = {
     "protocols",
     "inputs",
     "budgets",
+    "finetune_budgets",
+    "finetune_inputs",
     "seeds",
     "baselines",
     "backbone",
@@ -165,6 +218,10 @@ def parse_experiment(raw: dict[str, Any], source: str | Path, base: Path) -> Exp
         raise DataError(source, "pretrain.subsets must map a name to an ids file (or null)")
     baselines = tuple(ev.get("baselines", BASELINES))
     _check(source, "evaluate.baselines: ", baselines, set(BASELINES))
+    seeds = pre.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds):
+        raise DataError(source, f"pretrain.seeds must be a non-empty list, got {seeds!r}", "config")
+    ft_budgets, ft_inputs = ev.get("finetune_budgets"), ev.get("finetune_inputs")
     try:
         return Experiment(
             data=_path(raw.get("data"), base),
@@ -174,10 +231,15 @@ def parse_experiment(raw: dict[str, Any], source: str | Path, base: Path) -> Exp
             subsets={str(k): _path(v, base) for k, v in subsets.items()},
             batch_sizes=tuple(int(b) for b in pre.get("batch_sizes", (32,))),
             steps=tuple(int(s) for s in pre.get("steps", (300,))),
+            pretrain_seeds=(None,) if seeds is None else tuple(int(s) for s in seeds),
             pretrain_overrides=dict(pre.get("overrides") or {}),
             protocols=tuple(ev.get("protocols", ("linear",))),
             inputs=tuple(ev.get("inputs", ("s1s2",))),
             budgets=tuple(_budget(b, source) for b in ev.get("budgets", [defaults.LABEL_BUDGET])),
+            finetune_budgets=None
+            if ft_budgets is None
+            else tuple(_budget(b, source) for b in ft_budgets),
+            finetune_inputs=None if ft_inputs is None else tuple(str(i) for i in ft_inputs),
             seeds=tuple(int(s) for s in ev.get("seeds", defaults.EVAL_SEEDS)),
             baselines=baselines,
             backbone=str(ev.get("backbone", "resnet18")),
@@ -192,11 +254,15 @@ def parse_experiment(raw: dict[str, Any], source: str | Path, base: Path) -> Exp
         raise DataError(source, f"invalid experiment: {exc}", "config") from exc
 
 
+DEMO = "experiments/demo.yaml"  # under sensormoco/resources/ (configs/demo links to it)
+
+
 def demo_experiment() -> Experiment:
-    """The embedded default's experiment (packaged copy of configs/demo/experiment.yaml)."""
-    resource = files("sensormoco.resources").joinpath("experiments/demo.yaml")
+    """The embedded default's experiment: the packaged ``resources/experiments/demo.yaml``,
+    its one definition (``configs/demo/experiment.yaml`` is a link to it)."""
+    resource = files("sensormoco.resources").joinpath(DEMO)
     raw = yaml.safe_load(resource.read_text(encoding="utf-8"))
-    return parse_experiment(raw, "sensormoco/resources/experiments/demo.yaml", Path.cwd())
+    return parse_experiment(raw, f"sensormoco/resources/{DEMO}", Path.cwd())
 
 
 def load_experiment(path: str | Path) -> Experiment:

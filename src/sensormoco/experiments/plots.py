@@ -151,18 +151,9 @@ def grid_heatmap(values: Mapping[tuple[int, int], float], path: Path, metric: st
 
 
 def embedding_map(
-    features: np.ndarray,
-    labels: np.ndarray,
-    names: Sequence[str],
-    path: Path,
-    title: str,
-    seed: int = 0,
+    xy: np.ndarray, labels: np.ndarray, names: Sequence[str], path: Path, title: str
 ) -> Path:
-    """A t-SNE map (scikit-learn) of N x F features, coloured by class."""
-    from sklearn.manifold import TSNE
-
-    perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
-    xy = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(features)
+    """A 2-d map of N points (N x 2 coordinates, e.g. t-SNE), coloured by class."""
     fig = Figure(figsize=(7.5, 5))
     ax = fig.add_subplot()
     for c in np.unique(labels):

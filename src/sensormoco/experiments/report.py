@@ -4,50 +4,43 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+import statistics
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data.store.format import sha256_file
-from sensormoco.evaluation.data import LabelledSEN12MS
-from sensormoco.evaluation.features import FeatureCache, weights_sha256
-from sensormoco.evaluation.loader import LoaderSettings
-from sensormoco.evaluation.protocols import dataset_features
-from sensormoco.evaluation.variants import FeatureNet
 from sensormoco.experiments import plots
 from sensormoco.experiments.matrix import EvalCell, Experiment
+from sensormoco.experiments.report_data import read_embedding, read_majority
+from sensormoco.experiments.results import MatrixResults
 from sensormoco.experiments.table import (
     MAIN_METRIC,
     MAJORITY,
     METRICS,
     Row,
-    majority_metrics,
     markdown,
     markdown_metrics,
+    pooled,
+    pretrain_groups,
+    row_specs,
     study_rows,
+    table_budget,
     table_csv,
 )
-from sensormoco.models.adapters import FUSION_BANDS
-from sensormoco.training.checkpoint import load_encoder
 
 VERSIONED = ("sensormoco", "torch", "lightning", "timm", "torchmetrics", "kornia", "rasterio")
 
 
-def run_label(name: str) -> str:
+def run_label(exp: Experiment, name: str) -> str:
     """A readable name of a pre-training cell (``sensor-pairs_auto_full_b32_s400`` ->
     ``sensor-pairs (batch 32, 400 steps)``) or of a baseline."""
-    parts = name.split("_")
-    if len(parts) < 5 or not parts[-2].startswith("b") or not parts[-1].startswith("s"):
-        return {"supervised": "supervised", "random": "random init"}.get(name, name)
-    mode, augment, subset = parts[0], parts[1], "_".join(parts[2:-2])
-    extra = [] if augment == "auto" else [f"augment {augment}"]
-    extra += [] if subset == "full" else [f"subset {subset}"]
-    return f"{mode} ({', '.join([*extra, f'batch {parts[-2][1:]}', f'{parts[-1][1:]} steps'])})"
+    cells = {c.name: c for c in exp.pretrain_cells()}
+    if name in cells:
+        return cells[name].label()
+    return {"supervised": "supervised", "random": "random init"}.get(name, name)
 
 
 def _chance_top1(run: Path) -> float | None:
@@ -70,100 +63,99 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _main_input(exp: Experiment) -> str:
+    return "s1s2" if "s1s2" in exp.inputs else exp.inputs[0]
+
+
+def _label_efficiency(
+    exp: Experiment, results: MatrixResults, out: Path, rows: list[Row]
+) -> Path | None:
+    """Main metric against labelled patches, one curve per table row (pooled over seeds)."""
+    metric, input_ = MAIN_METRIC[exp.label_type], _main_input(exp)
+    curves: dict[str, list[tuple[float, float, float]]] = {}
+    for spec in row_specs(exp):
+        for budget in exp.budgets_of(spec.protocol):
+            cells = spec.cells(input_, budget)
+            value = pooled(results, cells, metric)
+            first = results.eval.get(cells[0].name)
+            if value is None or first is None:
+                continue
+            n = first.per_seed[0]["train"] + first.per_seed[0]["val"]
+            curves.setdefault(spec.name, []).append((float(n), value.mean, value.std or 0.0))
+    majority = next((r.values.get((input_, metric)) for r in rows if r.label == MAJORITY), None)
+    if not curves:
+        return None
+    level = None if majority is None else majority.mean
+    return plots.label_efficiency(curves, metric, out / "label_efficiency.png", level)
+
+
+def _retrieval(exp: Experiment, results: MatrixResults, out: Path) -> Path | None:
+    """Cross-modal recall per pre-training setting (mean over its seeds' encoders)."""
+    recalls: dict[str, dict[str, float]] = {}
+    tested = None
+    for cells in pretrain_groups(exp).values():
+        found = []
+        for cell in cells:  # each encoder's retrieval, from any of its evaluation cells
+            prefix = f"{cell.name}__"
+            r = next(
+                (r for n, r in results.eval.items() if n.startswith(prefix) and r.retrieval), None
+            )
+            if r is not None and r.retrieval and r.variant == "moco":
+                found.append(r.retrieval)
+                tested = r.test_patches
+        if found:
+            label = cells[0].label(with_seed=False)
+            recalls[label] = {k: statistics.fmean(f[k] for f in found) for k in found[0]}
+    if not recalls:
+        return None
+    return plots.retrieval_bars(recalls, out / "retrieval.png", tested)
+
+
 def _figures(
-    exp: Experiment,
-    results: dict[str, Any],
-    out: Path,
-    rows: list[Row],
-    labelled: Callable[[], LabelledSEN12MS],
+    exp: Experiment, results: MatrixResults, out: Path, rows: list[Row]
 ) -> dict[str, Path]:
     """Every figure the results allow; returns title -> path."""
-    metric = MAIN_METRIC[exp.label_type]
+    metric, input_ = MAIN_METRIC[exp.label_type], _main_input(exp)
     figures: dict[str, Path] = {}
-    input_ = "s1s2" if "s1s2" in exp.inputs else exp.inputs[0]
-    curves: dict[str, list[tuple[float, float, float]]] = {}
-    for name, result in results["eval"].items():
-        if result["input"] != input_ or result["aggregate"].get(metric) is None:
-            continue
-        n = result["per_seed"][0]["train"] + result["per_seed"][0]["val"]
-        source = run_label(name.split("__")[0])
-        agg = result["aggregate"][metric]
-        curves.setdefault(f"{source}, {result['protocol']}", []).append(
-            (float(n), agg["mean"], agg["std"] or 0.0)
-        )
-    majority = next((r.values.get((input_, metric)) for r in rows if r.label == MAJORITY), None)
-    if curves:
-        path = plots.label_efficiency(
-            curves,
-            metric,
-            out / "label_efficiency.png",
-            None if majority is None else majority.mean,
-        )
+    path = _label_efficiency(exp, results, out, rows)
+    if path is not None:
         figures[f"Label efficiency ({input_})"] = path
     logs, chance = {}, {}
-    for name in results["pretrain"]:
+    for name in results.pretrain:
         found = sorted((out / "pretrain" / name / "logs" / "csv").glob("version_*/metrics.csv"))
         if found:
-            logs[run_label(name)] = found[-1]
-            chance[run_label(name)] = _chance_top1(out / "pretrain" / name)
+            logs[run_label(exp, name)] = found[-1]
+            chance[run_label(exp, name)] = _chance_top1(out / "pretrain" / name)
     if logs:
         figures["Pre-training loss"] = plots.loss_curves(logs, out / "loss_curves.png", chance)
-    recalls = {
-        run_label(n.split("__")[0]): r["retrieval"]
-        for n, r in results["eval"].items()
-        if r.get("retrieval") and r["variant"] == "moco"
-    }
-    if recalls:
-        tested = next(r["test_patches"] for r in results["eval"].values() if r.get("retrieval"))
-        figures["Cross-modal retrieval"] = plots.retrieval_bars(
-            recalls, out / "retrieval.png", tested
-        )
+    path = _retrieval(exp, results, out)
+    if path is not None:
+        figures["Cross-modal retrieval"] = path
     grid: dict[tuple[int, int], float] = {}
-    cells = exp.pretrain_cells()
-    for c in cells:
-        value = _value(results, EvalCell(c.name, exp.protocols[0], input_, exp.budgets[0]), metric)
-        if value is not None and c.mode == cells[0].mode:
-            grid[(c.batch_size, c.steps)] = value[0]
+    groups = pretrain_groups(exp)
+    first_mode = next(iter(groups.values()))[0].mode if groups else None
+    budget = table_budget(exp, exp.protocols[0])
+    for cells in groups.values():
+        sources = [EvalCell(c.name, exp.protocols[0], input_, budget) for c in cells]
+        value = pooled(results, sources, metric)
+        if value is not None and cells[0].mode == first_mode:
+            grid[(cells[0].batch_size, cells[0].steps)] = value.mean
     if len(grid) > 1:
         figures["Batch size x steps"] = plots.grid_heatmap(grid, out / "batch_steps.png", metric)
-    encoder_file = out / "pretrain" / cells[0].name / "encoder.pt" if cells else None
-    if encoder_file is not None and encoder_file.is_file():
-        data = labelled()
-        encoder, meta = load_encoder(encoder_file)
-        bands = tuple(meta["bands"])
-        input_ = "s1s2" if bands == FUSION_BANDS else ("s1" if len(bands) == 2 else "s2")
-        net = FeatureNet(encoder)
-        network = {
-            "role": "features",
-            "encoder": sha256_file(encoder_file),
-            "weights": weights_sha256(net),
-        }
-        cache = FeatureCache(out / "features", LoaderSettings(64))
-        features = dataset_features(cache, net, network, data, data.test_ids, [input_], bands)
-        title = (
-            f"t-SNE of {run_label(cells[0].name)} backbone features\n"
-            f"input {input_}, {len(data.test_ids)} test patches, coloured by true class"
-        )
+    embedding = read_embedding(out)
+    if embedding is not None:
         path = plots.embedding_map(
-            np.asarray(features[input_]),  # M x F
-            data.targets(data.test_ids, "single").numpy(),
-            data.class_names,
+            embedding.xy,
+            embedding.labels,
+            embedding.class_names,
             out / "embedding_tsne.png",
-            title,
+            embedding.title,
         )
-        figures[f"Embedding map ({cells[0].mode}, input {input_}, test set)"] = path
+        figures[embedding.caption] = path
     return figures
 
 
-def _value(results: dict[str, Any], cell: EvalCell, metric: str) -> tuple[float, float] | None:
-    result = results["eval"].get(cell.name)
-    if result is None or result["aggregate"].get(metric) is None:
-        return None
-    agg = result["aggregate"][metric]
-    return agg["mean"], agg["std"]
-
-
-def _pretrain_table(out: Path, pre: dict[str, Any]) -> list[str]:
+def _pretrain_table(exp: Experiment, out: Path, pre: dict[str, Any]) -> list[str]:
     lines = [
         "## Pre-training runs",
         "",
@@ -177,7 +169,7 @@ def _pretrain_table(out: Path, pre: dict[str, Any]) -> list[str]:
         loss, acc, rate = s.get("recent_loss"), s.get("recent_pos_acc"), s.get("pairs_per_s")
         chance = _chance_top1(out / "pretrain" / name)
         lines.append(
-            f"| [{run_label(name)}](pretrain/{name}/summary.json) | {s['steps']} | "
+            f"| [{run_label(exp, name)}](pretrain/{name}/summary.json) | {s['steps']} | "
             f"{'n/a' if loss is None else f'{loss:.3f}'} | "
             f"{'n/a' if acc is None else f'{acc:.3f}'} | "
             f"{'n/a' if chance is None else f'{chance:.4f}'} | "
@@ -186,26 +178,28 @@ def _pretrain_table(out: Path, pre: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(
-    exp: Experiment,
-    results: dict[str, Any],
-    out: str | Path,
-    labelled: Callable[[], LabelledSEN12MS],
-) -> Path:
-    """Write table.md, table.csv, the figures and report.md into ``out``; returns report.md."""
+def write_report(exp: Experiment, results: MatrixResults, out: str | Path) -> Path:
+    """Write table.md, table.csv, the figures and report.md into ``out`` from the results and
+    what the runner wrote beside them (majority.json, embedding.npz); returns report.md."""
     out = Path(out)
     metrics = METRICS[exp.label_type]
-    rows = study_rows(exp, results, majority_metrics(labelled(), exp.label_type))
+    rows = study_rows(exp, results, read_majority(out))
     metric = MAIN_METRIC[exp.label_type]
-    input_ = "s1s2" if "s1s2" in exp.inputs else exp.inputs[0]
+    input_ = _main_input(exp)
     atomic_write_text(out / "table.md", markdown(rows, metric))
     atomic_write_text(out / "table.csv", table_csv(rows, metrics))
-    figures = _figures(exp, results, out, rows, labelled)
+    figures = _figures(exp, results, out, rows)
     seeds = ", ".join(str(s) for s in exp.seeds)
+    pre_seeds = [s for s in exp.pretrain_seeds if s is not None]
+    spread = (
+        f"pre-training seeds {', '.join(map(str, pre_seeds))} x evaluation seeds {seeds}"
+        if pre_seeds
+        else f"seeds {seeds}"
+    )
     lines = [
         "# Experiment report",
         "",
-        f"Test {metric} (mean ± std over seeds {seeds}; *seeds*: how many each cell ran); "
+        f"Test {metric} (mean ± std over {spread}; *seeds*: how many runs each cell pools); "
         f"{exp.label_type}-label, {exp.scheme}. Test = official hold-out scenes; the epoch of "
         f"each run is chosen on validation. *{MAJORITY}*: always answering the test set's most "
         "frequent class, the best constant answer: the level a result must beat.",
@@ -218,10 +212,10 @@ def write_report(
         markdown_metrics(rows, input_, metrics),
         "",
     ]
-    if results["pretrain"]:
-        lines += _pretrain_table(out, results["pretrain"])
+    if results.pretrain:
+        lines += _pretrain_table(exp, out, results.pretrain)
     lines += ["## Evaluation runs", ""]
-    for name in results["eval"]:
+    for name in results.eval:
         lines.append(f"- [{name}](eval/{name}/metrics.md)")
     lines.append("")
     for title, path in figures.items():

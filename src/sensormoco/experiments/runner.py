@@ -1,14 +1,18 @@
-"""Run an experiment matrix: pre-training cells, then evaluation cells, then the report.
+"""Run an experiment matrix: pre-training cells, then evaluation cells, then what the report
+reads (majority.json, embedding.npz), then the report.
 
 A finished cell is never run twice (its final file exists); an interrupted pre-training cell
 resumes from its last checkpoint; an interrupted evaluation cell (no metrics.json yet) resumes
-with the seeds it finished kept.
+with the seeds it finished kept. Evaluation cells share one feature cache (``features/``, keyed
+by network, input and ids), so an encoder's test features are computed once for every budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,11 +23,16 @@ import yaml
 
 from sensormoco import defaults
 from sensormoco.atomic import atomic_write_text
+from sensormoco.data.bands import accepts
 from sensormoco.errors import DataError
 from sensormoco.evaluation.data import LabelledSEN12MS, load_sen12ms
-from sensormoco.evaluation.run import EvalConfig, run_evaluation
+from sensormoco.evaluation.result import EvalResult
+from sensormoco.evaluation.run import FEATURES, EvalConfig, run_evaluation
 from sensormoco.experiments.matrix import EvalCell, Experiment, PretrainCell
 from sensormoco.experiments.report import write_report
+from sensormoco.experiments.report_data import FEATURES as SHARED_FEATURES
+from sensormoco.experiments.report_data import update_report_data
+from sensormoco.experiments.results import MatrixResults
 from sensormoco.training.config import load_config
 from sensormoco.training.pretrain import CHECKPOINT, run_pretrain
 from sensormoco.training.views import encoder_bands
@@ -55,6 +64,8 @@ def run_pretrain_cell(
         "max_steps": cell.steps,
         "subset": exp.subsets[cell.subset],
     }
+    if cell.seed is not None:
+        overrides["seed"] = cell.seed
     config = load_config(exp.pretrain_config, overrides)
     resume = (run / CHECKPOINT).is_file()
     progress(
@@ -70,7 +81,7 @@ def _fits(exp: Experiment, cell: EvalCell, cells: dict[str, PretrainCell]) -> bo
     if source is None:
         return True
     bands = encoder_bands(source.mode, exp.pretrain_overrides.get("input", defaults.PRETRAIN_INPUT))
-    return len(bands) == 12 or {"s1": 2, "s2": 10}.get(cell.input) == len(bands)
+    return accepts(bands, cell.input)
 
 
 def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalConfig:
@@ -103,6 +114,17 @@ def lazy_labelled(exp: Experiment, root: str) -> Callable[[], LabelledSEN12MS]:
     )
 
 
+def _share_features(run: Path, out: Path) -> None:
+    """Link the cell's feature folder to the experiment's (a private one where links fail)."""
+    (out / SHARED_FEATURES).mkdir(parents=True, exist_ok=True)
+    link = run / FEATURES
+    if link.exists() or link.is_symlink():
+        return
+    run.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # no links (some Windows setups): features of its own
+        os.symlink(Path("..") / ".." / SHARED_FEATURES, link, target_is_directory=True)
+
+
 def _root(exp: Experiment, out: Path, data: str | None) -> str:
     root = data or exp.data
     if root is None:
@@ -116,9 +138,9 @@ def run_experiment(
     progress: Progress = print,
     data: str | None = None,
     labelled: Callable[[], LabelledSEN12MS] | None = None,
-) -> dict[str, Any]:
-    """Run every cell of ``exp`` not yet finished under ``out``; returns
-    ``{"pretrain": {name: summary}, "eval": {name: metrics}}`` (absent: cells that do not fit).
+) -> MatrixResults:
+    """Run every cell of ``exp`` not yet finished under ``out``, then write what the report
+    reads; returns the cells' results (absent: cells that do not fit their encoder).
     ``labelled`` provides the evaluation data (default: :func:`lazy_labelled`)."""
     out = Path(out)
     root = _root(exp, out, data)
@@ -129,22 +151,25 @@ def run_experiment(
     )
     start = time.perf_counter()
     pre_cells = {c.name: c for c in exp.pretrain_cells()}
-    results: dict[str, Any] = {"pretrain": {}, "eval": {}}
+    results = MatrixResults()
     for pre in pre_cells.values():
-        results["pretrain"][pre.name] = run_pretrain_cell(exp, pre, root, out, progress)
+        results.pretrain[pre.name] = run_pretrain_cell(exp, pre, root, out, progress)
     cells = [c for c in exp.eval_cells() if _fits(exp, c, pre_cells)]
     for i, cell in enumerate(cells, 1):
         run = eval_dir(out, cell)
         if (run / "metrics.json").is_file():
             progress(f"evaluate [{i}/{len(cells)}] {cell.name}: cached")
-            results["eval"][cell.name] = json.loads((run / "metrics.json").read_text())
+            results.eval[cell.name] = EvalResult.load(run / "metrics.json")
             continue
         progress(f"evaluate [{i}/{len(cells)}] {cell.name}")
         config = eval_config(exp, cell, out, root)
-        results["eval"][cell.name] = run_evaluation(
+        _share_features(run, out)
+        results.eval[cell.name] = run_evaluation(
             config, run, progress, data=labelled(), resume=True
         )
-    results["seconds"] = round(time.perf_counter() - start, 1)
+    progress("report data: majority class and embedding map")
+    update_report_data(exp, out, labelled())
+    results.seconds = round(time.perf_counter() - start, 1)
     return results
 
 
@@ -152,6 +177,5 @@ def run_and_report(
     exp: Experiment, out: str | Path, progress: Progress = print, data: str | None = None
 ) -> Path:
     """Run the matrix (:func:`run_experiment`), then write its table, figures and report.md."""
-    labelled = lazy_labelled(exp, _root(exp, Path(out), data))
-    results = run_experiment(exp, out, progress, data, labelled)
-    return write_report(exp, results, out, labelled)
+    results = run_experiment(exp, out, progress, data)
+    return write_report(exp, results, out)

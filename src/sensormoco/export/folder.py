@@ -29,12 +29,13 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from sensormoco.atomic import atomic_path, atomic_write_text
+from sensormoco.data.bands import FUSION_BANDS
 from sensormoco.errors import DataError
 from sensormoco.export import model_card
 from sensormoco.export.metadata import SENSOR_ORDER
 from sensormoco.export.paired import combine_note, load_paired_encoders
 from sensormoco.export.pretrained import PretrainedEncoder, load_encoder
-from sensormoco.models.adapters import FUSION_BANDS, OneByOneAdapter
+from sensormoco.models.adapters import OneByOneAdapter
 from sensormoco.models.per_sensor import SENSORS
 from sensormoco.training.checkpoint import backbone_state_for_timm, is_paired
 

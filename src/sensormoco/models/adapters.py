@@ -22,11 +22,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sensormoco.data.bands import S1_BANDS, S2_BANDS, S2_LAND_BANDS
+from sensormoco.data.bands import FUSION_BANDS, S1_BANDS, S2_BANDS, S2_LAND_BANDS
 from sensormoco.data.presence import sensor_presence
 
 ADAPTER_KINDS: tuple[str, ...] = ("conv1", "1x1", "zero-pad")
-FUSION_BANDS: tuple[str, ...] = S2_LAND_BANDS + S1_BANDS
 ONE_BY_ONE_CHANNELS = 3  # the 1x1 adapter's output width, fixed by the method
 
 _SENSOR_ORDER = ("s2", "s1")  # as in the fusion layout

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sensormoco.data.bands import Normalization
+from sensormoco.data.bands import FUSION_BANDS, Normalization
 from sensormoco.data.sources import standardize
-from sensormoco.models.adapters import FUSION_BANDS, to_fusion_layout
+from sensormoco.models.adapters import to_fusion_layout
 from sensormoco.models.moco import Encoder, MoCo
 from sensormoco.models.per_sensor import FUSION_SLICES, PerSensorMoCo
 

@@ -36,8 +36,8 @@ import torch
 from torch import Tensor
 
 from sensormoco.data.augment import Augmentation
-from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS
-from sensormoco.models.adapters import FUSION_BANDS, sensor_groups, to_fusion_layout
+from sensormoco.data.bands import FUSION_BANDS, INPUT_BANDS
+from sensormoco.models.adapters import sensor_groups, to_fusion_layout
 
 MODES: tuple[str, ...] = (
     "augment",
@@ -61,7 +61,7 @@ def encoder_bands(mode: str, input_: str = "s1s2") -> tuple[str, ...]:
     """The bands an encoder pre-trained in ``mode`` takes (``input_`` matters for augment)."""
     check_mode(mode, input_)
     if mode == "augment":
-        return {"s1": S1_BANDS, "s2": S2_LAND_BANDS, "s1s2": FUSION_BANDS}[input_]
+        return INPUT_BANDS[input_]
     return FUSION_BANDS
 
 
