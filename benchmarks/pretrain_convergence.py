@@ -70,6 +70,20 @@ class Snapshots(Callback):
             export_encoder(module.moco, self.folder / f"step_{step}.pt", module.metadata())
 
 
+def read_logs(run: Path) -> Rows:
+    """The CSV rows of ``run`` over all its log versions (a resumed run writes a new one): a
+    later version replaces the rows of the steps it repeats."""
+    logged: Rows = []
+    logs = (run / "logs" / "csv").glob("version_*/metrics.csv")
+    for log in sorted(logs, key=lambda p: int(p.parent.name.removeprefix("version_"))):
+        with log.open(newline="") as f:
+            new = list(csv.DictReader(f))
+        if new:
+            first = min(int(r["step"]) for r in new)
+            logged = [r for r in logged if int(r["step"]) < first] + new
+    return logged
+
+
 def window(rows: Rows, first: int, last: int, key: str) -> float:
     values = [float(r[key]) for r in rows if first <= int(r["step"]) < last and r.get(key)]
     return statistics.mean(values)
@@ -155,9 +169,7 @@ HEADER = (
 def report(run: Path, data: Labelled, val: list[Any], png: Path | None) -> None:
     """Print the table row, the retrieval curve and the diagnostics of a finished run."""
     config = load_config(run / "config.yaml")
-    log = next((run / "logs" / "csv").glob("version_*/metrics.csv"))
-    with log.open(newline="") as f:
-        logged = list(csv.DictReader(f))  # training rows, and diagnostics rows of their own
+    logged = read_logs(run)  # training rows, and diagnostics rows of their own
     rows = [r for r in logged if r.get("loss")]
     steps = max(int(r["step"]) for r in rows) + 1
     fill = config.queue_size // config.global_batch  # steps until every segment holds keys
