@@ -50,3 +50,24 @@ def test_scale_rehearsal_runs_every_command_at_a_tiny_size(tmp_path: Path) -> No
                  "evaluate finetune", "evaluate knn"):  # fmt: skip
         assert f"| {name} | " in table, table
     assert "64 and 128 patches of 32 px" in table
+
+
+@pytest.mark.slow
+def test_convergence_benchmark_checks_loss_and_validation_retrieval(tmp_path: Path) -> None:
+    from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+
+    root, runs = tmp_path / "data", tmp_path / "runs"
+    synthesize_sen12ms(root, SynthConfig(scenes=6, grid=4, size=32, seed=0))
+    out = _run("pretrain_convergence.py", "--steps", "6", "--retrieval-every", "3", "--root",
+               str(root), "--out", str(runs), "--set", "batch_size=8", "crop_size=32",
+               "queue_size=32", "checkpoint_every_n_steps=3",
+               "diagnostics_every_n_steps=3")  # fmt: skip
+    assert "| runs/sensor-pairs | 16 |" in out, out  # cross-sensor: K = half the queue
+    assert "val r@10 (both ways) by step: 3: " in out, out  # a snapshot, then the end
+    assert "stable" in out or "CLIMBS BACK" in out, out
+    assert "own_sensor_top1 by step:" in out, out
+    assert (runs / "sensor-pairs.png").is_file()
+    run = runs / "sensor-pairs"
+    stale = _run("queue_staleness.py", "--run", str(run), "--root", str(root),
+                 str(run / "checkpoints" / "last.ckpt"))  # fmt: skip
+    assert "| 6 | " in stale, stale
