@@ -47,6 +47,7 @@ def run(request: pytest.FixtureRequest, synth_root: Path, tmp_path_factory: pyte
     return out, code, stdout
 
 
+@pytest.mark.slow
 def test_run_writes_summary_config_logs_and_encoder(run: tuple[Path, int, str]) -> None:
     out, code, stdout = run
     assert code == 0
@@ -91,6 +92,7 @@ def _weights(out: Path) -> dict[str, Any]:
     return state
 
 
+@pytest.mark.slow
 def test_resume_to_more_steps_equals_an_uninterrupted_run(
     synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

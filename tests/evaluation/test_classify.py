@@ -41,6 +41,7 @@ def test_linear_probe_leaves_weights_and_bn_statistics_unchanged() -> None:
     assert len(result.history) == 3
 
 
+@pytest.mark.slow
 def test_finetune_trains_the_backbone_and_keeps_the_best_epoch() -> None:
     features = load_variant("supervised", "s1", "resnet18").features
     before = _state(features)

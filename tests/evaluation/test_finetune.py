@@ -47,6 +47,7 @@ def _accuracy(s: Tensor, y: Tensor) -> float:
     return float((s.argmax(1) == y).float().mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_streamed_fine_tuning_equals_the_in_memory_fit(workers: int) -> None:
     x, y = _data(24)

@@ -53,6 +53,7 @@ def test_each_input_runs_its_own_network_and_s1s2_concatenates(paired_encoder: P
     assert loaded.metadata["backbone"] == "resnet18"
 
 
+@pytest.mark.slow
 def test_moco_1x1_rnd_reinitialises_both_adapters(tmp_path: Path) -> None:
     path = write_paired_encoder(tmp_path / "e.pt", "1x1")
     rnd = load_variant("moco-1x1-rnd", "s1s2", "resnet18", path)

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from sensormoco.cli.main import main
@@ -37,6 +38,7 @@ def _quiet(config: EvalConfig, out: Path) -> dict[str, Any]:
     return run_evaluation(config, out, progress=lambda _: None).to_dict()
 
 
+@pytest.mark.slow
 def test_store_gives_exactly_the_metrics_of_the_tree(
     synth_root: Path, synth_store: Path, tmp_path: Path
 ) -> None:
@@ -52,6 +54,7 @@ def test_store_gives_exactly_the_metrics_of_the_tree(
         assert "s1_zeroed" in tree["per_seed"][0]
 
 
+@pytest.mark.slow
 def test_a_stale_feature_file_is_never_used(synth_root: Path, tmp_path: Path) -> None:
     """Same run folder, same settings: another encoder file, other data at the same path or
     another id list must each give the numbers of a fresh run, never the cached ones."""

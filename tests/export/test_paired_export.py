@@ -19,6 +19,7 @@ from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.checkpoint import load_paired_encoders
 
 
+@pytest.mark.slow
 def test_timm_gives_each_networks_features_and_the_note_combines_them(
     paired_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

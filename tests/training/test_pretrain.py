@@ -97,6 +97,7 @@ def _checkpoint(run: Path) -> dict[str, Any]:
     return loaded
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_equals_an_uninterrupted_run(synth_root: Path, tmp_path: Path) -> None:
     config = _resume_config()  # 7 steps per epoch: the crash is mid-epoch, the end in epoch 1
     whole = run_pretrain(config, synth_root, tmp_path / "whole")
