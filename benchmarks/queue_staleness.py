@@ -26,7 +26,7 @@ from sensormoco.data.bands import Normalization
 from sensormoco.models.losses import positive_accuracy
 from sensormoco.training.config import PretrainConfig, load_config
 from sensormoco.training.datamodule import PretrainDataModule, step_seed
-from sensormoco.training.pretrain import CHANNELS_LAST_DEVICES, PretrainModule
+from sensormoco.training.pretrain_module import CHANNELS_LAST_DEVICES, PretrainModule
 from sensormoco.training.views import make_views
 
 QUERY_BATCHES = 4  # batches whose loss is measured

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sensormoco.cli import evaluate, pretrain
+from sensormoco.cli import evaluate_flags, pretrain
 from sensormoco.cli.main import build_parser, main
 from sensormoco.cli.parser import leaves
 
@@ -84,11 +84,11 @@ def test_evaluate_flags_are_its_config_fields_with_their_defaults() -> None:
     from sensormoco.evaluation.variants import VARIANTS
 
     fields = {f.name: f.default for f in dataclasses.fields(EvalConfig)}
-    flagged = {field for field, *_ in evaluate.FLAGS.values()} | {"data"}
+    flagged = {field for field, *_ in evaluate_flags.FLAGS.values()} | {"data"}
     assert flagged == set(fields)
-    for key, value in evaluate.DEFAULTS.items():
+    for key, value in evaluate_flags.DEFAULTS.items():
         assert fields[key] == value, key
-    assert evaluate.VARIANT_CHOICES == VARIANTS
+    assert evaluate_flags.VARIANT_CHOICES == VARIANTS
 
 
 def test_pretrain_defaults_shown_are_the_configs() -> None:

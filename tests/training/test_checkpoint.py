@@ -12,11 +12,11 @@ from sensormoco.data.bands import S1_BANDS, S2_LAND_BANDS, SEN12MS_NORMALIZATION
 from sensormoco.errors import DataError
 from sensormoco.models import FUSION_BANDS, MoCo, build_encoder
 from sensormoco.training.checkpoint import (
-    AtomicCheckpointIO,
     backbone_state_for_timm,
     export_encoder,
     load_encoder,
 )
+from sensormoco.training.training_checkpoint import AtomicCheckpointIO
 
 META = {
     "mode": "sensor-pairs",

@@ -16,7 +16,7 @@ import torch
 
 from sensormoco.cli.main import main
 from sensormoco.errors import DataError
-from sensormoco.training.checkpoint import checkpoint_step
+from sensormoco.training.training_checkpoint import checkpoint_step
 
 ARGS = ["--config", "cpu-small", "--mode", "sensor-pairs", "--crop-size", "32", "--batch-size",
         "8", "--queue-size", "32", "--loader-workers", "0", "--log-every", "1",

@@ -1,7 +1,5 @@
-"""Checkpoints and the exported encoder.
+"""The exported encoder file (training checkpoints: :mod:`sensormoco.training.training_checkpoint`).
 
-- Training checkpoints (``checkpoints/last.ckpt``) are Lightning's, written atomically
-  (:class:`AtomicCheckpointIO`) every N steps and after the final step (:class:`LastCheckpoint`).
 - The exported encoder is the query encoder alone, a file that ``torch.load(weights_only=True)``
   reads: ``{"format", "metadata", "encoder", "head"}`` where ``encoder`` is the state dict of
   adapter + backbone (keys ``adapter.*``, ``backbone.model.*``), ``head`` the projection head's,
@@ -23,10 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor
 
 from sensormoco.atomic import atomic_path
@@ -40,56 +35,6 @@ PAIRED_FORMAT = "sensormoco-per-sensor-encoders/1"
 BACKBONE_PREFIX = "backbone.model."
 REQUIRED_METADATA = ("backbone", "adapter", "adapter_trainable", "bands", "dim", "in_chans")
 NORMALIZATION_TOLERANCE = 1e-6  # relative, on mean and std
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints written to a temporary file and renamed into place."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
-    ) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-
-class LastCheckpoint(Callback):
-    """Writes the training checkpoint ``path`` every ``every_n_steps`` steps and after the
-    final step of the run (from inside the step loop, where Lightning resumes exactly)."""
-
-    def __init__(self, path: str | Path, every_n_steps: int) -> None:
-        self.path = Path(path)
-        self.every_n_steps = every_n_steps
-
-    def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        step = trainer.global_step
-        if step % self.every_n_steps == 0 or step >= trainer.estimated_stepping_batches:
-            trainer.save_checkpoint(self.path, weights_only=False)
-
-
-def checkpoint_step(path: str | Path) -> int:
-    """The global step a training checkpoint was written at (its tensors are not read)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(checkpoint["global_step"])
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(path, f"not a complete training checkpoint ({first})") from exc
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -30,9 +30,6 @@ from sensormoco.atomic import atomic_write_text
 from sensormoco.errors import DataError
 from sensormoco.runlog import log_to
 from sensormoco.training.checkpoint import (
-    AtomicCheckpointIO,
-    LastCheckpoint,
-    checkpoint_step,
     export_encoder,
 )
 from sensormoco.training.config import PretrainConfig
@@ -40,6 +37,11 @@ from sensormoco.training.datamodule import PretrainDataModule
 from sensormoco.training.pretrain_module import PretrainModule as PretrainModule  # re-exported
 from sensormoco.training.pretrain_module import lr_factor as lr_factor  # re-exported
 from sensormoco.training.progress_bar import ConsoleProgress
+from sensormoco.training.training_checkpoint import (
+    AtomicCheckpointIO,
+    LastCheckpoint,
+    checkpoint_step,
+)
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LOG = Path("logs") / "console.log"  # framework messages kept off the console
