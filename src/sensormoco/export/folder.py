@@ -233,11 +233,11 @@ def export_for_timm(
     encoder_path, out = Path(encoder_path), Path(out)
     _clear_target(out, force)
     paired = is_paired(encoder_path)
-    encoders = (
-        {s: load_paired_encoders(encoder_path)[s] for s in SENSORS}
-        if paired
-        else {"": load_encoder(encoder_path)}
-    )
+    if paired:
+        pair = load_paired_encoders(encoder_path)  # the file is read once, not per sensor
+        encoders = {s: pair[s] for s in SENSORS}
+    else:
+        encoders = {"": load_encoder(encoder_path)}
     for encoder in encoders.values():
         encoder.metadata.require_normalization()
     partial = out.with_name(out.name + ".partial")
