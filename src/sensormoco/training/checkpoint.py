@@ -119,7 +119,8 @@ def _load(path: str | Path, what: str = "encoder file") -> Any:
     if not path.is_file():
         raise DataError(path, f"no such {what}", "missing")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # mapped: a metadata query (is_paired, encoder_metadata) reads no tensor bytes
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:  # PyTorch's text suggests unsafe loading: not shown
         reason = (
             "it holds objects other than tensors and plain values, which an encoder file never does"
