@@ -40,7 +40,8 @@ from sensormoco.data.bands import (
 from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sources import BIGEARTHNET_V2, open_patches, source_kind, standardize
-from sensormoco.data.store.dataset import collate_samples
+from sensormoco.data.store.batch_pool import release_batch
+from sensormoco.data.store.dataset import StoreDataset, collate_samples
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -110,7 +111,9 @@ class StandardizedLoader(DataLoader[dict[str, Tensor]]):
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:  # type: ignore[override]
         for batch in super().__iter__():
-            yield standardize(batch, *self.norms)
+            standardized = standardize(batch, *self.norms)
+            release_batch(batch)  # the raw batch's buffers may now be reused
+            yield standardized
 
 
 def _bigearthnet_v2(root: Path, subset: str | Path | None, raw: bool) -> PretrainData:
@@ -246,13 +249,18 @@ class PretrainDataModule(L.LightningDataModule):
         workers = loader_workers(self.config.num_workers, trainer.num_devices if trainer else 1)
         # under a Trainer, on_after_batch_transfer standardises on the device
         loader = DataLoader if trainer else partial(StandardizedLoader, norms=self.data.norms)
+        pin = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        if isinstance(self.data.dataset, StoreDataset):
+            # workers reuse batch buffers that standardising releases (pinning copies them
+            # in another thread, which releases nothing: buffers stay fresh there)
+            self.data.dataset.reuse_buffers = workers > 0 and not pin
         return loader(
             self.data.dataset,
             batch_size=self.config.batch_size,
             sampler=sampler,
             drop_last=True,
             num_workers=workers,
-            pin_memory=trainer is not None and trainer.strategy.root_device.type == "cuda",
+            pin_memory=pin,
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker,
             generator=torch.Generator().manual_seed(step_seed(self.config.seed, rank)),
@@ -262,4 +270,6 @@ class PretrainDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Standardise the raw batch where it now is (the training device)."""
         assert self.data is not None
-        return standardize(batch, *self.data.norms)
+        standardized = standardize(batch, *self.data.norms)
+        release_batch(batch)  # on the CPU: the raw batch's buffers may now be reused
+        return standardized

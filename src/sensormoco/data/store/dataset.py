@@ -28,6 +28,7 @@ from sensormoco.data.bands import (
     resolve_bands,
 )
 from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_, clip_s2_raw_
+from sensormoco.data.store.batch_pool import Field, worker_buffers
 from sensormoco.data.store.format import LC_LAYERS, Store, open_store
 
 if TYPE_CHECKING:  # re-exported lazily below (data/sources.py imports this module)
@@ -69,6 +70,7 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
         self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
         self.with_lc, self.raw = with_lc, raw
+        self.reuse_buffers = False  # see __getitems__
         self.targets: list[Tensor] | None = None
         if targets is not None:
             missing = [pid for pid in self.ids if pid not in targets]
@@ -106,13 +108,22 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         one batch (a :class:`SampleBatch`): each row straight into its slot of the batch
         arrays (``os.preadv``; in a loader worker those lie in shared memory, so the batch
         crosses to the main process without a copy), S1 cleaned and S2 clipped once on the
-        batch; the same bits as ``[self[i] for i in indices]``."""
+        batch; the same bits as ``[self[i] for i in indices]``. With ``reuse_buffers`` set, a
+        worker writes S1 and S2 into one of its reusable buffers (data/store/batch_pool.py):
+        the consumer must then call ``release_batch`` on each batch once it is done with it."""
         if not self.raw:
             return [self[i] for i in indices]
         n, rows = len(indices), [int(self.rows[i]) for i in indices]
         size = (self.store.height, self.store.width)
-        s1 = _empty((n, len(self.s1_bands), *size), torch.float32)  # N x C1 x H x W
-        s2 = _empty((n, len(self.s2_bands), *size), torch.int16)  # N x C2 x H x W
+        fields = (
+            Field("s1", (n, len(self.s1_bands), *size), torch.float32),  # N x C1 x H x W
+            Field("s2", (n, len(self.s2_bands), *size), torch.int16),  # N x C2 x H x W
+        )
+        if self.reuse_buffers and get_worker_info() is not None:
+            pooled = worker_buffers().take(fields)
+            s1, s2 = pooled["s1"], pooled["s2"]
+        else:
+            s1, s2 = (_empty(field.shape, field.dtype) for field in fields)
         s1_np, s2_np = s1.numpy(), s2.numpy().view(np.uint16)  # the same bytes
         s1_all = np.array_equal(self._s1_index, np.arange(len(S1_BANDS)))
         for i, row in enumerate(rows):
