@@ -118,12 +118,14 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         fields = (
             Field("s1", (n, len(self.s1_bands), *size), torch.float32),  # N x C1 x H x W
             Field("s2", (n, len(self.s2_bands), *size), torch.int16),  # N x C2 x H x W
+            Field("index", (n,), torch.int64),  # N
         )
         if self.reuse_buffers and get_worker_info() is not None:
-            pooled = worker_buffers().take(fields)
-            s1, s2 = pooled["s1"], pooled["s2"]
+            pooled = worker_buffers().take(fields)  # one buffer crosses, not three
+            s1, s2, index = pooled["s1"], pooled["s2"], pooled["index"]
         else:
-            s1, s2 = (_empty(field.shape, field.dtype) for field in fields)
+            s1, s2, index = (_empty(field.shape, field.dtype) for field in fields)
+        index.copy_(torch.as_tensor([int(i) for i in indices], dtype=torch.int64))
         s1_np, s2_np = s1.numpy(), s2.numpy().view(np.uint16)  # the same bytes
         s1_all = np.array_equal(self._s1_index, np.arange(len(S1_BANDS)))
         for i, row in enumerate(rows):
@@ -138,7 +140,7 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
                 self.store.read_into("s2", row, buffers)
         clean_s1_(s1_np)  # elementwise: per sample or per batch alike
         clip_s2_raw_(s2_np)
-        batch = {"s1": s1, "s2": s2, "index": torch.tensor([int(i) for i in indices])}
+        batch = {"s1": s1, "s2": s2, "index": index}
         if self.with_lc:
             lc = _empty((n, len(LC_LAYERS), *size), torch.int64)  # N x 4 x H x W
             lc_np = lc.numpy()
