@@ -10,9 +10,12 @@ of 48 bytes a pixel) and are standardised on the batch after its transfer to the
 (:meth:`PretrainDataModule.on_after_batch_transfer`), with the same float32 operations and so
 the same bits as per-sample standardisation. From a packed store a worker reads a whole batch
 at once, each row straight into the batch's shared memory (``StoreDataset.__getitems__``,
-passed through by ``collate_samples``). BigEarthNet v2 roots (tree, LMDB or store) give
-their train + validation pairs, S2 raw as float32 (its 20 m and 60 m bands are resampled to
-120 px on read), standardised after the transfer with v2's statistics.
+passed through by ``collate_samples``); on the CPU the workers reuse those buffers once the
+batch is standardised (``reuse_buffers`` and ``release_batch``, data/store/batch_pool.py), on
+CUDA the pinning thread copies each batch and the buffers stay fresh. BigEarthNet v2 roots
+(tree, LMDB or store) give their train + validation pairs, S2 raw as float32 (its 20 m and
+60 m bands are resampled to 120 px on read), standardised after the transfer with v2's
+statistics.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, SequentialSampler, default_collate
 
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.store.batch_pool import (
     BUSY,
     FREE,
@@ -47,7 +48,7 @@ def expected_batches(dataset: StoreDataset) -> list[dict[str, Tensor]]:
 
 
 def test_released_buffers_are_reused_and_batches_stay_exact(packed: Path) -> None:
-    dataset = StoreDataset(packed, raw=True)
+    dataset = StoreDataset(packed, options=SampleOptions(raw=True))
     expected = expected_batches(dataset)
     dataset.reuse_buffers = True
     storages = set()
@@ -64,7 +65,7 @@ def test_released_buffers_are_reused_and_batches_stay_exact(packed: Path) -> Non
 
 
 def test_batches_kept_unreleased_are_never_overwritten(packed: Path) -> None:
-    dataset = StoreDataset(packed, raw=True)
+    dataset = StoreDataset(packed, options=SampleOptions(raw=True))
     expected = expected_batches(dataset)
     dataset.reuse_buffers = True
     kept = list(loader(dataset))  # nothing released: the workers must use fresh buffers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,14 +19,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from sensormoco import defaults
 from sensormoco.data.bands import (
     S1_BANDS,
     S2_BANDS,
-    SEN12MS_NORMALIZATION,
-    Normalization,
     resolve_bands,
 )
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_, clip_s2_raw_
 from sensormoco.data.store.batch_pool import Field, worker_buffers
 from sensormoco.data.store.format import LC_LAYERS, Store, open_store
@@ -40,7 +38,7 @@ __all__ = ["Patches", "SampleBatch", "StoreDataset", "collate_samples", "open_pa
 class StoreDataset(Dataset[dict[str, Tensor]]):
     """Samples ``{"s1": C1 x H x W, "s2": C2 x H x W, "index": (), ["lc": 4 x H x W],
     ["target": ...]}`` of store rows ``rows`` (all rows by default), in that order;
-    ``ids[index]`` names the patch. Arguments as :class:`SEN12MSDataset` (``raw``: S2 as
+    ``ids[index]`` names the patch. ``options`` as :class:`SEN12MSDataset`'s (``raw``: S2 as
     stored, clipped, as int16, and nothing normalised).
 
     Pickling (to DataLoader workers) carries the store's path, ids and the row numbers, never
@@ -51,25 +49,22 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         self,
         store: Store | str | Path,
         rows: Sequence[int] | None = None,
-        s1_bands: str | Sequence[str] = defaults.S1_BANDS,
-        s2_bands: str | Sequence[str] = defaults.S2_BANDS,
-        normalization: Normalization | None = SEN12MS_NORMALIZATION,
-        with_lc: bool = False,
-        targets: Mapping[PatchId, Tensor] | None = None,
-        raw: bool = False,
+        options: SampleOptions | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
+        options = options or SampleOptions()
+        normalization, targets = options.normalization, options.targets
         count = self.store.count
         self.rows = np.arange(count) if rows is None else np.asarray(rows, dtype=np.int64)  # N
         if self.rows.size and (self.rows.min() < 0 or self.rows.max() >= count):
             raise ValueError(f"rows must lie in [0, {count}) for {self.store.path}")
-        self.s1_bands = resolve_bands("s1", s1_bands)
-        self.s2_bands = resolve_bands("s2", s2_bands)
+        self.s1_bands = resolve_bands("s1", options.s1_bands)
+        self.s2_bands = resolve_bands("s2", options.s2_bands)
         self._s1_index = np.array([S1_BANDS.index(b) for b in self.s1_bands])  # C1
         self._s2_runs = _runs([S2_BANDS.index(b) for b in self.s2_bands])
         self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
         self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
-        self.with_lc, self.raw = with_lc, raw
+        self.with_lc, self.raw = options.with_lc, options.raw
         self.reuse_buffers = False  # see __getitems__
         self.targets: list[Tensor] | None = None
         if targets is not None:
