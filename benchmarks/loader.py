@@ -10,15 +10,19 @@
    (VV, VH) and s2 (10 land bands), preprocessed, crossing from the workers raw (S2 int16,
    S1 float32 dB) and standardised in the main process (``standardize``; on a GPU the
    datamodule does it on the device); the crops and augmentations of the modes run on
-   batches, on the device. "store" reads a batch at a time (``StoreDataset.__getitems__``,
-   pre-training's path); "per-sample" is the former path (``__getitem__`` per sample, then
-   ``default_collate``). pairs/s counts the batches after the first (worker start-up
-   excluded); medians of --repeats runs; ratios within this run (--tree-samples 0 skips the
-   tree).
+   batches, on the device. "store" reads a batch at a time (``StoreDataset.__getitems__``)
+   into batch buffers that the workers reuse once the main process has released them
+   (``reuse_buffers``, data/store/batch_pool.py: pre-training's path on the CPU); "fresh
+   buffers" is the same read into a new shared buffer per batch (pre-training's path on
+   CUDA, where the pinning thread copies every batch); "per-sample" is the former path
+   (``__getitem__`` per sample, then ``default_collate``). pairs/s counts the batches after
+   the first (worker start-up excluded); medians of --repeats runs; ratios within this run
+   (--tree-samples 0 skips the tree).
 2. Cost breakdown: CPU time (``time.thread_time``, so little affected by other processes)
    per batch of the steps in one process (read, S1/S2 cleaning, collate, standardise) and of
    the main process's share with 2 workers (receiving a batch from shared memory, then
-   standardising it), and the throughput they bound on a machine with free cores.
+   standardising and releasing it), and the throughput they bound on a machine with free
+   cores.
 3. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
    batches in random order) from a --rss-small store (a synthetic tree of --rss-size px
    patches) and a --rss-large one (that tree's files repeated under other scene numbers, as
@@ -41,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +59,7 @@ from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_raw_
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.sources import open_patches, standardize
+from sensormoco.data.store.batch_pool import release_batch
 from sensormoco.data.store.dataset import StoreDataset, collate_samples
 from sensormoco.data.store.format import is_store, open_store
 from sensormoco.data.store.pack import pack_sen12ms
@@ -73,17 +79,26 @@ class PerSample(Dataset[dict[str, Tensor]]):
 
 
 def _norms(dataset: Any) -> tuple[Normalization, Normalization]:
-    return (SEN12MS_NORMALIZATION.select(dataset.s1_bands),
-            SEN12MS_NORMALIZATION.select(dataset.s2_bands))  # fmt: skip
+    s1, s2 = dataset.s1_bands, dataset.s2_bands
+    return SEN12MS_NORMALIZATION.select(s1), SEN12MS_NORMALIZATION.select(s2)
 
 
 def pairs_per_second(
-    source: Path, workers: int, samples: int, batch: int, seed: int, batched: bool = True
+    source: Path,
+    workers: int,
+    samples: int,
+    batch: int,
+    seed: int,
+    batched: bool = True,
+    reuse: bool = True,
 ) -> float:
     """Pairs/s of one pass of ``samples`` random pairs, timed from the first batch on, as
-    pre-training loads them (raw from the workers, standardised here); ``batched``: a
-    store's batch read at once (else sample by sample and ``default_collate``)."""
+    pre-training loads them (raw from the workers, standardised here, then released);
+    ``batched``: a store's batch read at once (else sample by sample and
+    ``default_collate``); ``reuse``: the workers reuse released batch buffers."""
     dataset = open_patches(source, raw=True).dataset
+    if isinstance(dataset, StoreDataset):
+        dataset.reuse_buffers = reuse
     norms = _norms(dataset)
     sampler = RandomSampler(
         dataset,
@@ -102,9 +117,40 @@ def pairs_per_second(
     next(iterator)
     start, count = time.perf_counter(), 0
     for item in iterator:
-        item = standardize(item, *norms)
-        count += len(item["index"])
+        standardized = standardize(item, *norms)
+        release_batch(item)
+        count += len(standardized["index"])
     return count / (time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class RateCase:
+    """One row cell of the throughput table: ``repeats`` runs of :func:`pairs_per_second`."""
+
+    source: Path
+    workers: int
+    samples: int
+    batch: int
+    repeats: int
+    batched: bool
+    reuse: bool
+
+    def run(self) -> list[float]:
+        return [
+            pairs_per_second(
+                self.source, self.workers, self.samples, self.batch, seed, self.batched, self.reuse
+            )
+            for seed in range(self.repeats)
+        ]
+
+    def run_in_child(self) -> list[float]:
+        """:meth:`run` in a fresh process: what ran before in this one (its heap, the kernel
+        pages it holds, the workers it forked) changes a loader's rate by up to 2x."""
+        case = json.dumps({**asdict(self), "source": str(self.source)})
+        command = [sys.executable, "-m", "benchmarks.loader", "--rate-child", case]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        rates: list[float] = json.loads(out.strip().splitlines()[-1])
+        return rates
 
 
 def breakdown(store: Path, batch: int, batches: int) -> None:
@@ -132,17 +178,21 @@ def breakdown(store: Path, batch: int, batches: int) -> None:
         timed("standardise (main process)", standardize, raw, *norms)
     for standardise in (False, True):
         sampler = RandomSampler(dataset, num_samples=batches * batch, generator=generator)
-        loader = DataLoader(dataset, batch, sampler=sampler, num_workers=2,
-                            collate_fn=collate_samples)  # fmt: skip
+        dataset.reuse_buffers = True
+        loader = DataLoader(
+            dataset, batch, sampler=sampler, num_workers=2, collate_fn=collate_samples
+        )
         iterator = iter(loader)
         next(iterator)
         name = "2 workers, main: receive" + (" + standardise" if standardise else "")
+        name += " + release"
         for _ in range(batches - 1):
             item = timed(name, next, iterator)
+            start = time.thread_time()
             if standardise:
-                start = time.thread_time()
                 standardize(item, *norms)
-                costs[name][-1] += time.thread_time() - start
+            release_batch(item)
+            costs[name][-1] += time.thread_time() - start
     ms = {name: statistics.median(values) * 1e3 for name, values in costs.items()}
     print(f"\nCPU ms per batch of {batch} (thread time, medians of {batches} batches)\n")
     print("| step | CPU ms / batch |\n|---|---:|")
@@ -150,7 +200,7 @@ def breakdown(store: Path, batch: int, batches: int) -> None:
         print(f"| {name} | {value:.2f} |")
     read = ms["batched: __getitems__ (read + clean)"]
     single = read + ms["standardise (main process)"]
-    main = ms["2 workers, main: receive + standardise"]
+    main = ms["2 workers, main: receive + standardise + release"]
     print(
         f"\nbound, 0 workers: {batch / single * 1e3:,.0f} pairs/s; w workers on free cores: "
         f"min(w x {batch / read * 1e3:,.0f}, main {batch / main * 1e3:,.0f}) pairs/s "
@@ -180,23 +230,24 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         f"{args.batch}; medians of {args.repeats} runs\n"
     )
     print(
-        "| loader workers | tree pairs/s | store / tree | store pairs/s | "
-        "store / store at 0 workers | store per-sample pairs/s (former) | per-sample / at 0 |"
+        "| loader workers | tree pairs/s | store / tree | store pairs/s (buffers reused) | "
+        "/ 0 workers | store, fresh buffers | / 0 workers | store per-sample (former) | "
+        "/ 0 workers |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    cases = {"store": (store, args.store_samples, True),
-             "per-sample": (store, args.store_samples, False)}  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cases = {
+        "store": (store, args.store_samples, True, True),
+        "fresh": (store, args.store_samples, True, False),
+        "per-sample": (store, args.store_samples, False, False),
+    }
     if args.tree_samples:
-        cases["tree"] = (tree, args.tree_samples, True)
+        cases["tree"] = (tree, args.tree_samples, True, False)
     first: dict[str, float] = {}
     for workers in args.workers:
         rates = {}
-        for name, (source, samples, batched) in cases.items():
-            runs = [
-                pairs_per_second(source, workers, samples, args.batch, seed, batched)
-                for seed in range(args.repeats)
-            ]
-            rates[name] = statistics.median(runs)
+        for name, (source, samples, batched, reuse) in cases.items():
+            case = RateCase(source, workers, samples, args.batch, args.repeats, batched, reuse)
+            rates[name] = statistics.median(case.run_in_child())
             first.setdefault(name, rates[name])
         tree_cells = (
             f"{rates['tree']:,.0f} | {rates['store'] / rates['tree']:.1f}x"
@@ -205,7 +256,8 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         )
         print(
             f"| {workers} | {tree_cells} | {rates['store']:,.0f} | "
-            f"{rates['store'] / first['store']:.2f}x | "
+            f"{rates['store'] / first['store']:.2f}x | {rates['fresh']:,.0f} | "
+            f"{rates['fresh'] / first['fresh']:.2f}x | "
             f"{rates['per-sample']:,.0f} | {rates['per-sample'] / first['per-sample']:.2f}x |",
             flush=True,
         )
@@ -215,14 +267,22 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
 def rss_child(store: Path, batches: int, batch: int) -> None:
     """Pre-training's loading from ``store``; prints peak RSS (KiB) of this process and of
     its largest loader worker as JSON."""
-    patches = open_patches(store, exclude=is_test)  # what pre-training opens
+    patches = open_patches(store, exclude=is_test, raw=True)  # what pre-training opens
+    dataset = patches.dataset
+    assert isinstance(dataset, StoreDataset)
+    dataset.reuse_buffers = True
+    norms = _norms(dataset)
     sampler = RandomSampler(
-        patches.dataset, num_samples=batches * batch, generator=torch.Generator().manual_seed(0)
+        dataset, num_samples=batches * batch, generator=torch.Generator().manual_seed(0)
     )
-    loader = DataLoader(patches.dataset, batch_size=batch, sampler=sampler, num_workers=2)
+    loader = DataLoader(
+        dataset, batch_size=batch, sampler=sampler, num_workers=2, collate_fn=collate_samples
+    )
     total = 0.0
-    for item in loader:
-        total += float(item["s2"].mean())  # touch the batch as a model would
+    for item in loader:  # pre-training's path: a raw batch, standardised, released
+        standardized = standardize(item, *norms)
+        release_batch(item)
+        total += float(standardized["s2"].mean())  # touch the batch as a model would
     del loader
     print(
         json.dumps(
@@ -306,8 +366,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
-                        help="loader workers, a row each (first: the baseline)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="loader workers, a row each (first: the baseline)",
+    )
     parser.add_argument("--tree-samples", type=int, default=480, help="pairs per tree run")
     parser.add_argument("--store-samples", type=int, default=6400, help="pairs per store run")
     parser.add_argument("--rss-small", type=int, default=2000)
@@ -319,7 +384,13 @@ def main() -> None:
     parser.add_argument("--skip-rss", action="store_true", help="throughput only")
     parser.add_argument("--work", type=Path, help="keep trees and stores here, reuse them")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rate-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rate_child:
+        torch.set_num_threads(1)
+        fields = json.loads(args.rate_child)
+        print(json.dumps(RateCase(**{**fields, "source": Path(fields["source"])}).run()))
+        return
     if args.rss_child:
         rss_child(args.rss_child, args.rss_batches, args.rss_batch)
         return

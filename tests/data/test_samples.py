@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION
+from sensormoco.data.bands import S1_BANDS, SEN12MS_NORMALIZATION, resolve_bands
 from sensormoco.data.samples import SampleOptions, standardize
 from sensormoco.data.sources import SampleOptions as FromSources
 
@@ -30,3 +30,17 @@ def test_standardize_is_the_normalisation_on_float32() -> None:
     for key, norm in (("s1", s1), ("s2", s2)):
         expected = torch.stack([norm.apply(x.float()) for x in batch[key]])
         torch.testing.assert_close(out[key], expected, rtol=0, atol=1e-6)
+
+
+def test_a_standardised_batch_shares_no_memory_with_the_raw_one() -> None:
+    raw = {
+        "s1": torch.zeros(2, 2, 4, 4),
+        "s2": torch.zeros(2, 10, 4, 4, dtype=torch.int16),
+        "index": torch.tensor([3, 5]),
+    }
+    land = resolve_bands("s2", "s2-land")
+    out = standardize(raw, *(SEN12MS_NORMALIZATION.select(b) for b in (S1_BANDS, land)))
+    for key in raw:
+        assert out[key].untyped_storage().data_ptr() != raw[key].untyped_storage().data_ptr()
+    raw["index"].fill_(0)  # the raw batch's buffers reused
+    assert out["index"].tolist() == [3, 5]

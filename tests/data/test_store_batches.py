@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler, default_collate
 
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.layout import clean_s1_
 from sensormoco.data.store.dataset import SampleBatch, StoreDataset, collate_samples
 from sensormoco.data.store.format import open_store
@@ -39,9 +40,8 @@ def test_a_batch_is_its_samples_collated(
     packed: Path, s1_bands: str, s2_bands: str | Sequence[str]
 ) -> None:
     targets = {pid: torch.from_numpy(f) for pid, f in open_store(packed).igbp_fractions().items()}
-    dataset = StoreDataset(
-        packed, None, s1_bands.split(","), s2_bands, None, with_lc=True, targets=targets, raw=True
-    )
+    options = SampleOptions(s1_bands.split(","), s2_bands, None, True, targets, raw=True)
+    dataset = StoreDataset(packed, None, options)
     indices = [5, 0, 17, 5, 40]
     batch = dataset.__getitems__(indices)
     assert isinstance(batch, SampleBatch)
@@ -58,7 +58,7 @@ def test_normalised_samples_are_read_one_by_one(packed: Path) -> None:
 
 
 def test_workers_give_the_batches_of_one_process(packed: Path) -> None:
-    dataset = StoreDataset(packed, raw=True)
+    dataset = StoreDataset(packed, options=SampleOptions(raw=True))
 
     def batches(workers: int) -> list[dict[str, Tensor]]:
         generator = torch.Generator().manual_seed(7)

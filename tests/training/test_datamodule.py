@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sensormoco.data.bands import BIGEARTHNET_V2_NORMALIZATION
+from sensormoco.data.store.dataset import StoreDataset
 from sensormoco.data.store.pack import pack_sen12ms
 from sensormoco.training.config import load_config
 from sensormoco.training.datamodule import PretrainDataModule, loader_workers, pretrain_dataset
@@ -42,6 +43,32 @@ def test_raw_batches_standardise_to_the_normalised_ones(synth_root: Path, tmp_pa
         for key in expected:
             assert on_device[key].dtype == expected[key].dtype, key
             assert torch.equal(on_device[key], expected[key]), key
+
+
+def test_worker_batches_reuse_buffers_and_equal_one_process_batches(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    pack_sen12ms(synth_root, store)
+
+    def batches(workers: int) -> tuple[PretrainDataModule, list[dict[str, torch.Tensor]]]:
+        settings = {"mode": "sensor-pairs", "batch_size": 4, "queue_size": 16}
+        module = PretrainDataModule(
+            store, load_config("cpu-small", settings | {"num_workers": workers})
+        )
+        loader = module.train_dataloader()  # no Trainer: standardised (and released) here
+        return module, [batch for _, batch in zip(range(16), loader, strict=False)]
+
+    (one, expected), (two, got) = batches(0), batches(2)
+    assert one.data is not None
+    assert two.data is not None
+    assert isinstance(two.data.dataset, StoreDataset)
+    assert two.data.dataset.reuse_buffers
+    assert isinstance(one.data.dataset, StoreDataset)
+    assert not one.data.dataset.reuse_buffers
+    for a, b in zip(expected, got, strict=True):
+        for key in ("s1", "s2", "index"):
+            assert torch.equal(a[key], b[key]), key
 
 
 @pytest.mark.slow

@@ -35,10 +35,12 @@ def standardize(
 ) -> dict[str, Tensor]:
     """A batch of ``raw`` samples standardised as the non-raw samples are, bit for bit (the
     same float32 operations): ``s1`` N x C1 x H x W dB, ``s2`` N x C2 x H x W int16; run on
-    the device, after the transfer."""
+    the device, after the transfer. The result shares no memory with ``batch`` (its other
+    tensors, the indices, are copied), so ``batch``'s buffers may be released for reuse
+    (data/store/batch_pool.py)."""
     import torch  # here: the data commands that read no pixels never import torch
 
-    out = dict(batch)
+    out = {key: value.clone() for key, value in batch.items() if key not in ("s1", "s2")}
     for key, norm in (("s1", s1), ("s2", s2)):
         x = batch[key]  # N x C x H x W
         mean = torch.tensor(norm.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)

@@ -157,11 +157,7 @@ class StoreSource:
     def dataset(self, ids: Sequence[PatchId], options: SampleOptions) -> StoreDataset:
         from sensormoco.data.store.dataset import StoreDataset
 
-        rows = [self._row[pid] for pid in ids]
-        o = options
-        return StoreDataset(
-            self.store, rows, o.s1_bands, o.s2_bands, o.normalization, o.with_lc, o.targets, o.raw
-        )
+        return StoreDataset(self.store, [self._row[pid] for pid in ids], options)
 
 
 SEN12MS = "sen12ms"

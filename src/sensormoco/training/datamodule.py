@@ -10,9 +10,12 @@ of 48 bytes a pixel) and are standardised on the batch after its transfer to the
 (:meth:`PretrainDataModule.on_after_batch_transfer`), with the same float32 operations and so
 the same bits as per-sample standardisation. From a packed store a worker reads a whole batch
 at once, each row straight into the batch's shared memory (``StoreDataset.__getitems__``,
-passed through by ``collate_samples``). BigEarthNet v2 roots (tree, LMDB or store) give
-their train + validation pairs, S2 raw as float32 (its 20 m and 60 m bands are resampled to
-120 px on read), standardised after the transfer with v2's statistics.
+passed through by ``collate_samples``); on the CPU the workers reuse those buffers once the
+batch is standardised (``reuse_buffers`` and ``release_batch``, data/store/batch_pool.py), on
+CUDA the pinning thread copies each batch and the buffers stay fresh. BigEarthNet v2 roots
+(tree, LMDB or store) give their train + validation pairs, S2 raw as float32 (its 20 m and
+60 m bands are resampled to 120 px on read), standardised after the transfer with v2's
+statistics.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from sensormoco.data.bands import (
 from sensormoco.data.bigearthnet.v2_dataset import open_bigearthnet
 from sensormoco.data.sen12ms.splits import is_test
 from sensormoco.data.sources import BIGEARTHNET_V2, open_patches, source_kind, standardize
-from sensormoco.data.store.dataset import collate_samples
+from sensormoco.data.store.batch_pool import release_batch
+from sensormoco.data.store.dataset import StoreDataset, collate_samples
 from sensormoco.errors import DataError
 from sensormoco.training.config import PretrainConfig
 
@@ -110,7 +114,9 @@ class StandardizedLoader(DataLoader[dict[str, Tensor]]):
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:  # type: ignore[override]
         for batch in super().__iter__():
-            yield standardize(batch, *self.norms)
+            standardized = standardize(batch, *self.norms)
+            release_batch(batch)  # the raw batch's buffers may now be reused
+            yield standardized
 
 
 def _bigearthnet_v2(root: Path, subset: str | Path | None, raw: bool) -> PretrainData:
@@ -246,13 +252,18 @@ class PretrainDataModule(L.LightningDataModule):
         workers = loader_workers(self.config.num_workers, trainer.num_devices if trainer else 1)
         # under a Trainer, on_after_batch_transfer standardises on the device
         loader = DataLoader if trainer else partial(StandardizedLoader, norms=self.data.norms)
+        pin = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        if isinstance(self.data.dataset, StoreDataset):
+            # workers reuse batch buffers that standardising releases (pinning copies them
+            # in another thread, which releases nothing: buffers stay fresh there)
+            self.data.dataset.reuse_buffers = workers > 0 and not pin
         return loader(
             self.data.dataset,
             batch_size=self.config.batch_size,
             sampler=sampler,
             drop_last=True,
             num_workers=workers,
-            pin_memory=trainer is not None and trainer.strategy.root_device.type == "cuda",
+            pin_memory=pin,
             persistent_workers=workers > 0,
             worker_init_fn=seed_worker,
             generator=torch.Generator().manual_seed(step_seed(self.config.seed, rank)),
@@ -262,4 +273,6 @@ class PretrainDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Standardise the raw batch where it now is (the training device)."""
         assert self.data is not None
-        return standardize(batch, *self.data.norms)
+        standardized = standardize(batch, *self.data.norms)
+        release_batch(batch)  # on the CPU: the raw batch's buffers may now be reused
+        return standardized

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from sensormoco.data.bands import SEN12MS_NORMALIZATION
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.index import build_index
 from sensormoco.data.sen12ms.labels import read_lc_fractions
 from sensormoco.data.sen12ms.layout import PatchId, write_id_list
@@ -222,7 +223,7 @@ def test_existing_store_is_not_overwritten(synth_root: Path, packed: Path) -> No
 
 
 def test_workers_read_the_same_samples(packed: Path) -> None:
-    dataset = StoreDataset(packed, with_lc=True)
+    dataset = StoreDataset(packed, options=SampleOptions(with_lc=True))
     dataset[0]  # descriptors opened here must not travel to the workers
     assert len(pickle.dumps(dataset)) < 20_000
     batches = [list(DataLoader(dataset, batch_size=8, num_workers=n)) for n in (0, 2)]

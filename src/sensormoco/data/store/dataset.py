@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,15 +19,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
-from sensormoco import defaults
 from sensormoco.data.bands import (
     S1_BANDS,
     S2_BANDS,
-    SEN12MS_NORMALIZATION,
-    Normalization,
     resolve_bands,
 )
+from sensormoco.data.samples import SampleOptions
 from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_, clip_s2_raw_
+from sensormoco.data.store.batch_pool import Field, worker_buffers
 from sensormoco.data.store.format import LC_LAYERS, Store, open_store
 
 if TYPE_CHECKING:  # re-exported lazily below (data/sources.py imports this module)
@@ -39,7 +38,7 @@ __all__ = ["Patches", "SampleBatch", "StoreDataset", "collate_samples", "open_pa
 class StoreDataset(Dataset[dict[str, Tensor]]):
     """Samples ``{"s1": C1 x H x W, "s2": C2 x H x W, "index": (), ["lc": 4 x H x W],
     ["target": ...]}`` of store rows ``rows`` (all rows by default), in that order;
-    ``ids[index]`` names the patch. Arguments as :class:`SEN12MSDataset` (``raw``: S2 as
+    ``ids[index]`` names the patch. ``options`` as :class:`SEN12MSDataset`'s (``raw``: S2 as
     stored, clipped, as int16, and nothing normalised).
 
     Pickling (to DataLoader workers) carries the store's path, ids and the row numbers, never
@@ -50,25 +49,23 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         self,
         store: Store | str | Path,
         rows: Sequence[int] | None = None,
-        s1_bands: str | Sequence[str] = defaults.S1_BANDS,
-        s2_bands: str | Sequence[str] = defaults.S2_BANDS,
-        normalization: Normalization | None = SEN12MS_NORMALIZATION,
-        with_lc: bool = False,
-        targets: Mapping[PatchId, Tensor] | None = None,
-        raw: bool = False,
+        options: SampleOptions | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
+        options = options or SampleOptions()
+        normalization, targets = options.normalization, options.targets
         count = self.store.count
         self.rows = np.arange(count) if rows is None else np.asarray(rows, dtype=np.int64)  # N
         if self.rows.size and (self.rows.min() < 0 or self.rows.max() >= count):
             raise ValueError(f"rows must lie in [0, {count}) for {self.store.path}")
-        self.s1_bands = resolve_bands("s1", s1_bands)
-        self.s2_bands = resolve_bands("s2", s2_bands)
+        self.s1_bands = resolve_bands("s1", options.s1_bands)
+        self.s2_bands = resolve_bands("s2", options.s2_bands)
         self._s1_index = np.array([S1_BANDS.index(b) for b in self.s1_bands])  # C1
         self._s2_runs = _runs([S2_BANDS.index(b) for b in self.s2_bands])
         self.norm_s1 = normalization.select(self.s1_bands) if normalization else None
         self.norm_s2 = normalization.select(self.s2_bands) if normalization else None
-        self.with_lc, self.raw = with_lc, raw
+        self.with_lc, self.raw = options.with_lc, options.raw
+        self.reuse_buffers = False  # see __getitems__
         self.targets: list[Tensor] | None = None
         if targets is not None:
             missing = [pid for pid in self.ids if pid not in targets]
@@ -106,13 +103,24 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
         one batch (a :class:`SampleBatch`): each row straight into its slot of the batch
         arrays (``os.preadv``; in a loader worker those lie in shared memory, so the batch
         crosses to the main process without a copy), S1 cleaned and S2 clipped once on the
-        batch; the same bits as ``[self[i] for i in indices]``."""
+        batch; the same bits as ``[self[i] for i in indices]``. With ``reuse_buffers`` set, a
+        worker writes S1 and S2 into one of its reusable buffers (data/store/batch_pool.py):
+        the consumer must then call ``release_batch`` on each batch once it is done with it."""
         if not self.raw:
             return [self[i] for i in indices]
         n, rows = len(indices), [int(self.rows[i]) for i in indices]
         size = (self.store.height, self.store.width)
-        s1 = _empty((n, len(self.s1_bands), *size), torch.float32)  # N x C1 x H x W
-        s2 = _empty((n, len(self.s2_bands), *size), torch.int16)  # N x C2 x H x W
+        fields = (
+            Field("s1", (n, len(self.s1_bands), *size), torch.float32),  # N x C1 x H x W
+            Field("s2", (n, len(self.s2_bands), *size), torch.int16),  # N x C2 x H x W
+            Field("index", (n,), torch.int64),  # N
+        )
+        if self.reuse_buffers and get_worker_info() is not None:
+            pooled = worker_buffers().take(fields)  # one buffer crosses, not three
+            s1, s2, index = pooled["s1"], pooled["s2"], pooled["index"]
+        else:
+            s1, s2, index = (_empty(field.shape, field.dtype) for field in fields)
+        index.copy_(torch.as_tensor([int(i) for i in indices], dtype=torch.int64))
         s1_np, s2_np = s1.numpy(), s2.numpy().view(np.uint16)  # the same bytes
         s1_all = np.array_equal(self._s1_index, np.arange(len(S1_BANDS)))
         for i, row in enumerate(rows):
@@ -127,7 +135,7 @@ class StoreDataset(Dataset[dict[str, Tensor]]):
                 self.store.read_into("s2", row, buffers)
         clean_s1_(s1_np)  # elementwise: per sample or per batch alike
         clip_s2_raw_(s2_np)
-        batch = {"s1": s1, "s2": s2, "index": torch.tensor([int(i) for i in indices])}
+        batch = {"s1": s1, "s2": s2, "index": index}
         if self.with_lc:
             lc = _empty((n, len(LC_LAYERS), *size), torch.int64)  # N x 4 x H x W
             lc_np = lc.numpy()
