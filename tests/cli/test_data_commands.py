@@ -7,7 +7,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,6 @@ from sensormoco.cli.main import main
 from sensormoco.data.sen12ms.labels_csv import read_labels_csv
 from sensormoco.data.sen12ms.layout import PatchId, read_id_list
 from sensormoco.data.sen12ms.splits import is_test
-from sensormoco.data.sen12ms.synth import SynthConfig
-from sensormoco.experiments import demo_data
 from sensormoco.progress import set_quiet
 
 
@@ -221,11 +218,7 @@ def test_subset_rejects_a_bad_overlap_limit(synth_root: Path, tmp_path: Path, ca
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_reuses_its_data(
-    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the demo's 2,048 patches (32 scenes of 8 x 8), at 32 px instead of 64: the same steps
-    monkeypatch.setattr(demo_data, "SynthConfig", partial(SynthConfig, size=32))
+def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path, capsys) -> None:
     set_quiet(False)  # the step lines are what this test reads
     assert main(["demo", "--out", str(tmp_path), "--data-only"]) == 0
     out = capsys.readouterr().out
