@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
-import pytest
-
 from sensormoco.data.sen12ms.layout import read_id_list
-from sensormoco.data.sen12ms.synth import SynthConfig
-from sensormoco.experiments import demo_data
 from sensormoco.experiments.demo_data import demo_root, prepare_demo_data
 
 
-def test_data_steps_run_in_order_and_reuse_the_tree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the demo's 256 patches (4 scenes of 8 x 8), at 32 px instead of 64: the steps are the same
-    monkeypatch.setattr(demo_data, "SynthConfig", partial(SynthConfig, size=32))
+def test_data_steps_run_in_order_and_reuse_the_tree(tmp_path: Path) -> None:
     steps: list[tuple[int, str]] = []
     root = prepare_demo_data(tmp_path, 0, 0, lambda n, text: steps.append((n, text)), 4, 20)
     assert root == demo_root(tmp_path, 0)
