@@ -15,8 +15,14 @@ from sensormoco.data.geotiff import write_raster
 from sensormoco.data.sen12ms.layout import PatchId
 from sensormoco.progress import set_quiet
 from tests.data.benv2_sample import benv2_lmdb, benv2_tree  # noqa: F401 (fixtures, BigEarthNet v2)
+from tests.threads import share_threads_between_workers
 
 MakeTriplet = Callable[..., PatchId]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker uses its share of the cores (see tests/threads.py)."""
+    share_threads_between_workers()
 
 
 @pytest.fixture(autouse=True)

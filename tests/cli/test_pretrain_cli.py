@@ -73,6 +73,7 @@ def test_run_writes_summary_config_logs_and_encoder(run: tuple[Path, int, str]) 
     assert (out / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow  # its fixture pre-trains twice
 def test_exported_encoder_loads_and_checks_bands(run: tuple[Path, int, str]) -> None:
     out = run[0]
     encoder, meta = load_encoder(out / "encoder.pt", expected_bands=FUSION_BANDS)
