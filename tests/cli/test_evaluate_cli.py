@@ -1,5 +1,6 @@
 """``sensormoco evaluate`` from the command line: arguments checked before any slow step, run
-folders that cannot contradict themselves, one seed without a made-up std, honest names."""
+folders that cannot contradict themselves, one seed without a made-up std, honest names, the
+encoder file read once."""
 
 from __future__ import annotations
 
