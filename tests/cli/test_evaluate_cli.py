@@ -1,10 +1,15 @@
 """``sensormoco evaluate`` from the command line: arguments checked before any slow step, run
-folders that cannot contradict themselves, one seed without a made-up std, honest names."""
+folders that cannot contradict themselves, one seed without a made-up std, honest names, the
+encoder file read once."""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -53,6 +58,41 @@ def test_one_seed_has_no_std_and_config_records_the_encoder(
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
     assert not (out / ".sensormoco.lock").exists()
+
+
+_OPENS: dict[Path, list[str]] = {}  # a watched file -> the mode of each open
+_HOOKED: list[bool] = []
+
+
+def _record_open(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _OPENS and isinstance(args[0], str | Path):
+        opened = _OPENS.get(Path(args[0]).resolve())
+        if opened is not None:
+            opened.append(str(args[1]))
+
+
+@contextmanager
+def _opens(path: Path) -> Iterator[list[str]]:
+    """The opens of ``path`` inside, seen by an audit hook (installed once, idle outside)."""
+    if not _HOOKED:
+        sys.addaudithook(_record_open)
+        _HOOKED.append(True)
+    opened: list[str] = []
+    _OPENS[path.resolve()] = opened
+    try:
+        yield opened
+    finally:
+        del _OPENS[path.resolve()]
+
+
+def test_one_evaluate_run_reads_the_encoder_file_once(synth_root: Path, tmp_path: Path) -> None:
+    """The metadata checks, the per-sensor test, the SHA-256 and every seed's network share
+    one read of the file."""
+    encoder, out = _encoder(tmp_path / "encoder.pt"), tmp_path / "run"
+    run = ["evaluate", "--data", str(synth_root), "--encoder", str(encoder), "-o", str(out)]
+    with _opens(encoder) as opened:
+        assert main([*run, "--protocol", "knn", "--seeds", "0", "1", *FAST]) == 0
+    assert len(opened) == 1, opened
 
 
 def test_random_init_linear_probe_is_not_called_supervised(
@@ -168,4 +208,4 @@ def test_budget_full_reaches_the_config(given: list[str], budget: int | None, tm
 
     args = build_parser().parse_args(["evaluate", "--data", str(tmp_path), "-o",
                                       str(tmp_path / "run"), *given])  # fmt: skip
-    assert _config(args).budget == budget
+    assert _config(args)[0].budget == budget

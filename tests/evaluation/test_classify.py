@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sensormoco.evaluation.classify import Classifier, FitConfig, ProbeHead, fit, predict
+from sensormoco.evaluation.classify import Classifier, FitConfig, Fitting, ProbeHead, fit, predict
 from sensormoco.evaluation.variants import load_variant
 
 
@@ -33,8 +33,8 @@ def test_linear_probe_leaves_weights_and_bn_statistics_unchanged() -> None:
     assert classifier.head.training
     x, y = _data()
     classifier(x)  # a training-mode forward must not touch BN running statistics
-    result = fit(classifier, x[:36], y[:36], x[36:], y[36:], FitConfig(epochs=3, batch_size=8),
-                 _accuracy)  # fmt: skip
+    fitting = Fitting(FitConfig(epochs=3, batch_size=8), _accuracy)
+    result = fit(classifier, x[:36], y[:36], x[36:], y[36:], fitting)
     after = features.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(not p.requires_grad for p in features.parameters())
@@ -48,7 +48,7 @@ def test_finetune_trains_the_backbone_and_keeps_the_best_epoch() -> None:
     classifier = Classifier(features, 3, frozen=False)
     x, y = _data()
     config = FitConfig(epochs=4, batch_size=8, lr=0.01)
-    result = fit(classifier, x[:36], y[:36], x[36:], y[36:], config, _accuracy)
+    result = fit(classifier, x[:36], y[:36], x[36:], y[36:], Fitting(config, _accuracy))
     after = features.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert result.best_score == max(result.history)
@@ -65,7 +65,8 @@ def test_fit_is_deterministic_for_a_seed() -> None:
     for _ in range(2):
         torch.manual_seed(0)
         classifier = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, True)
-        fit(classifier, x[:36], y[:36], x[36:], y[36:], FitConfig(epochs=2, seed=5), _accuracy)
+        fitting = Fitting(FitConfig(epochs=2, seed=5), _accuracy)
+        fit(classifier, x[:36], y[:36], x[36:], y[36:], fitting)
         assert isinstance(classifier.head, ProbeHead)  # was nn.Linear: now BN, then linear
         runs.append(classifier.head.linear.weight.detach().clone())
     assert torch.equal(runs[0], runs[1])

@@ -13,6 +13,7 @@ from sensormoco.evaluation.classify import (
     Classifier,
     FitConfig,
     FitResult,
+    Fitting,
     fit,
     predict,
     scores,
@@ -51,16 +52,16 @@ def _accuracy(s: Tensor, y: Tensor) -> float:
 @pytest.mark.parametrize("workers", [0, 2])
 def test_streamed_fine_tuning_equals_the_in_memory_fit(workers: int) -> None:
     x, y = _data(24)
-    config = FitConfig(epochs=2, batch_size=8, lr=0.01, seed=4)
+    fitting = Fitting(FitConfig(epochs=2, batch_size=8, lr=0.01, seed=4), _accuracy)
     torch.manual_seed(0)
     reference = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
-    expected = fit(reference, x[:16], y[:16], x[16:], y[16:], config, _accuracy)
+    expected = fit(reference, x[:16], y[:16], x[16:], y[16:], fitting)
     torch.manual_seed(0)
     streamed = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
     train = LabelledSamples(Patches(x), range(16), y[:16])
     val = LabelledSamples(Patches(x), range(16, 24), y[16:])
     settings = LoaderSettings(batch_size=8, workers=workers)
-    result = fine_tune(streamed, train, val, y[16:], "s1", config, settings, _accuracy)
+    result = fine_tune(streamed, train, val, y[16:], "s1", fitting, settings)
     assert result == expected
     after, before = streamed.state_dict(), reference.state_dict()
     assert all(torch.equal(after[k], before[k]) for k in before)
@@ -98,19 +99,18 @@ def test_augmented_fine_tuning_is_deterministic_streamed_or_in_memory() -> None:
     for streamed in (False, True):  # two fits, each with its own augmentation of seed 4
         torch.manual_seed(0)
         net = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
-        augment = FinetuneAugment(seed=4)
+        fitting = Fitting(config, _accuracy, FinetuneAugment(seed=4))
         if streamed:
             train = LabelledSamples(Patches(x), range(16), y[:16])
             val = LabelledSamples(Patches(x), range(16, 24), y[16:])
             settings = LoaderSettings(batch_size=8)
-            results.append(fine_tune(net, train, val, y[16:], "s1", config, settings, _accuracy,
-                                     augment))  # fmt: skip
+            results.append(fine_tune(net, train, val, y[16:], "s1", fitting, settings))
         else:
-            results.append(fit(net, x[:16], y[:16], x[16:], y[16:], config, _accuracy, augment))
+            results.append(fit(net, x[:16], y[:16], x[16:], y[16:], fitting))
         weights.append({k: v.clone() for k, v in net.state_dict().items()})
     assert results[0] == results[1]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     torch.manual_seed(0)
     plain = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, False)
-    fit(plain, x[:16], y[:16], x[16:], y[16:], config, _accuracy)  # no augmentation
+    fit(plain, x[:16], y[:16], x[16:], y[16:], Fitting(config, _accuracy))  # no augmentation
     assert any(not torch.equal(v, weights[0][k]) for k, v in plain.state_dict().items())

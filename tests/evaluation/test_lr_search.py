@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sensormoco.cli.main import main
-from sensormoco.evaluation.classify import FitConfig, ProbeHead, fit_tensors, predict
+from sensormoco.evaluation.classify import FitConfig, Fitting, ProbeHead, fit_tensors, predict
 from sensormoco.evaluation.config import EvalConfig
 from sensormoco.evaluation.lr_search import choose_lr
 from sensormoco.evaluation.run import run_evaluation
@@ -33,7 +33,7 @@ def test_the_grid_value_best_on_validation_is_chosen_and_kept(grid: tuple[float,
     torch.manual_seed(0)
     head = ProbeHead(8, 3)
     config = FitConfig(epochs=3, batch_size=16, seed=1)
-    fit = lambda c: fit_tensors(head, x[:60], y[:60], x[60:], y[60:], c, _accuracy)  # noqa: E731
+    fit = lambda c: fit_tensors(head, x[:60], y[:60], x[60:], y[60:], Fitting(c, _accuracy))  # noqa: E731
     choice = choose_lr(head, grid, config, fit)
     assert choice.lr == 0.5  # 1e-6 cannot move the random head in 3 epochs
     assert choice.grid == grid
@@ -50,7 +50,7 @@ def test_each_grid_value_starts_from_the_same_weights() -> None:
     x, y = _features()
     head = ProbeHead(8, 3)
     config = FitConfig(epochs=2, batch_size=16)
-    fit = lambda c: fit_tensors(head, x[:60], y[:60], x[60:], y[60:], c, _accuracy)  # noqa: E731
+    fit = lambda c: fit_tensors(head, x[:60], y[:60], x[60:], y[60:], Fitting(c, _accuracy))  # noqa: E731
     twice = choose_lr(head, (0.1, 0.1), config, fit)
     assert twice.val_scores[0] == twice.val_scores[1]
     assert twice.lr == 0.1

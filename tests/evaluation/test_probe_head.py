@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sensormoco.evaluation.classify import Classifier, FitConfig, ProbeHead, fit_tensors
+from sensormoco.evaluation.classify import Classifier, FitConfig, Fitting, ProbeHead, fit_tensors
 from sensormoco.evaluation.variants import load_variant
 
 
@@ -42,8 +42,8 @@ def test_probe_head_fit_does_not_depend_on_the_feature_scale() -> None:
         torch.manual_seed(0)
         head = ProbeHead(8, 3)
         config = FitConfig(epochs=3, batch_size=16, lr=0.1)
-        fit_tensors(head, x[:45] * scale + shift, y[:45], x[45:] * scale + shift, y[45:],
-                    config, _accuracy)  # fmt: skip
+        x_train, x_val = x[:45] * scale + shift, x[45:] * scale + shift
+        fit_tensors(head, x_train, y[:45], x_val, y[45:], Fitting(config, _accuracy))
         weights.append(head.linear.weight.detach().clone())
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-3, atol=1e-4)
 
@@ -51,7 +51,7 @@ def test_probe_head_fit_does_not_depend_on_the_feature_scale() -> None:
 def test_probe_head_trains_on_a_last_batch_of_one_sample() -> None:
     x, y = _features(17)
     head = ProbeHead(8, 3)
-    result = fit_tensors(head, x, y, x, y, FitConfig(epochs=2, batch_size=16), _accuracy)
+    result = fit_tensors(head, x, y, x, y, Fitting(FitConfig(epochs=2, batch_size=16), _accuracy))
     assert result.best_epoch in (1, 2)
     head.train()
     assert head(x[:1]).shape == (1, 3)
@@ -64,7 +64,7 @@ def test_fit_refuses_augmenting_a_frozen_probe() -> None:
     from sensormoco.evaluation.classify import fit
 
     classifier = Classifier(load_variant("supervised", "s1", "resnet18").features, 3, True)
-    x = torch.zeros(4, 2, 16, 16)
+    x, y = torch.zeros(4, 2, 16, 16), torch.zeros(4, dtype=torch.long)
+    fitting = Fitting(FitConfig(epochs=1), _accuracy, augment=lambda t: t)
     with pytest.raises(ValueError, match="no augment"):
-        fit(classifier, x, torch.zeros(4, dtype=torch.long), x, torch.zeros(4, dtype=torch.long),
-            FitConfig(epochs=1), _accuracy, augment=lambda t: t)  # fmt: skip
+        fit(classifier, x, y, x, y, fitting)

@@ -53,10 +53,12 @@ def display_name(variant: str, protocol: str) -> str:
     return variant
 
 
-def _config(args: argparse.Namespace) -> Any:
-    """The EvalConfig of the arguments, every check that needs no data done."""
+def _config(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The EvalConfig of the arguments, every check that needs no data done, and the encoder
+    file read (once for the run; None without ``--encoder``)."""
     from sensormoco.evaluation.run import EvalConfig
     from sensormoco.training.checkpoint import encoder_metadata
+    from sensormoco.training.encoder_file import read_encoder_file
 
     given = {field: getattr(args, field) for field, *_ in FLAGS.values()}
     values = {k: v for k, v in given.items() if v is not None}
@@ -66,11 +68,12 @@ def _config(args: argparse.Namespace) -> Any:
     values.setdefault("scheme", "19" if ben else defaults.LABEL_SCHEME)
     if values["variant"].startswith("moco") and args.encoder is None:
         raise DataError("--encoder", f"variant {values['variant']} needs --encoder FILE")
+    encoder = None
     if args.encoder is not None:
         if values["variant"].startswith("supervised"):
             raise DataError("--encoder", f"variant {values['variant']} takes no encoder")
-        meta = encoder_metadata(args.encoder)  # a missing or corrupt file fails here, fast
-        values["backbone"] = meta["backbone"]
+        encoder = read_encoder_file(args.encoder)  # a missing or corrupt file fails here, fast
+        values["backbone"] = encoder_metadata(encoder)["backbone"]
     for key in ("encoder", "splits", "statistics", "labels_csv", "index_csv"):
         if key in values:
             values[key] = str(values[key])
@@ -79,7 +82,7 @@ def _config(args: argparse.Namespace) -> Any:
     for key in ("seeds", "lr_grid"):
         if key in values:
             values[key] = tuple(values[key])
-    return EvalConfig(data=str(args.data), **values)
+    return EvalConfig(data=str(args.data), **values), encoder
 
 
 def _budget_hint(exc: ValueError, args: argparse.Namespace, config: Any) -> str:
@@ -92,7 +95,7 @@ def _budget_hint(exc: ValueError, args: argparse.Namespace, config: Any) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     check_run_folder(args.out, args.resume)
-    config = _config(args)
+    config, encoder = _config(args)
     from sensormoco.evaluation.run import FEATURES, run_evaluation, summary_line
     from sensormoco.evaluation.seed_results import FOLDER as SEEDS
     from sensormoco.progress import is_quiet
@@ -104,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     kept = [SEEDS, FEATURES]
     with run_folder(args.out, args.resume, resumable=kept), log_to(args.out / "console.log"):
         try:
-            result = run_evaluation(config, args.out, progress, resume=args.resume)
+            result = run_evaluation(config, args.out, progress, resume=args.resume, encoder=encoder)
         except ValueError as exc:
             if str(exc).startswith("budget ") and " needs " in str(exc):
                 raise ValueError(_budget_hint(exc, args, config)) from exc

@@ -148,21 +148,30 @@ Batches = Callable[[], Iterable[tuple[Tensor, Tensor]]]  # one pass: (inputs, ta
 Augment = Callable[[Tensor], Tensor]  # a training batch's inputs -> augmented, same shape
 
 
+@dataclass(frozen=True)
+class Fitting:
+    """How one fit trains and keeps its best epoch, whatever its network and data: the settings,
+    ``val_score(scores, y_val)`` rating an epoch on validation (higher is better), and
+    ``augment`` for each training batch's inputs (fine-tuning only; validation never is)."""
+
+    config: FitConfig
+    val_score: Callable[[Tensor, Tensor], float]
+    augment: Augment | None = None
+
+
 def train_best(
     net: nn.Module,
     batches: Batches,
     steps_per_epoch: int,
     val_scores: Callable[[], Tensor],
     y_val: Tensor,
-    config: FitConfig,
-    val_score: Callable[[Tensor, Tensor], float],
+    fitting: Fitting,
     label: str = "fitting",
-    augment: Augment | None = None,
 ) -> FitResult:
-    """Train ``net`` (SGD, cosine schedule) on ``batches()`` each epoch and leave it at its
-    best epoch on validation (``val_score(val_scores(), y_val)``, higher is better); the
-    epochs' progress is shown under ``label``. ``augment`` transforms each training batch's
-    inputs (validation is never augmented)."""
+    """Train ``net`` (SGD, cosine schedule) on ``batches()`` each epoch, each batch's inputs
+    through ``fitting.augment``, and leave it at its best epoch on validation
+    (``fitting.val_score(val_scores(), y_val)``); the epochs' progress is shown under ``label``."""
+    config, augment = fitting.config, fitting.augment
     criterion = loss_fn(config.label_type)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
@@ -182,7 +191,7 @@ def train_best(
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
-        score = val_score(val_scores(), y_val)
+        score = fitting.val_score(val_scores(), y_val)
         history.append(score)
         if score > best[0] or best[1] == 0:  # NaN never beats; epoch 1 is the floor
             best = (score, epoch, copy.deepcopy(net.state_dict()))
@@ -196,24 +205,19 @@ def fit(
     y_train: Tensor,
     x_val: Tensor,
     y_val: Tensor,
-    config: FitConfig,
-    val_score: Callable[[Tensor, Tensor], float],
-    augment: Augment | None = None,
+    fitting: Fitting,
 ) -> FitResult:
     """Train ``classifier`` on in-memory inputs (:func:`fit_tensors`). Frozen classifiers
-    train their head on features computed once (``augment``, of inputs, is for fine-tuning
-    only)."""
+    train their head on features computed once (``fitting.augment``, of inputs, is for
+    fine-tuning only)."""
     if classifier.frozen:  # a fixed function: compute its features once
-        if augment is not None:
+        if fitting.augment is not None:
             raise ValueError("the linear probe trains on features computed once: no augment")
-        x_train = predict(classifier.features, x_train, config.batch_size, "features")  # N x F
-        x_val = predict(classifier.features, x_val, config.batch_size)  # M x F
-        return fit_tensors(
-            classifier.head, x_train, y_train, x_val, y_val, config, val_score, "linear probe"
-        )
-    return fit_tensors(
-        classifier, x_train, y_train, x_val, y_val, config, val_score, "fine-tuning", augment
-    )
+        batch_size = fitting.config.batch_size
+        x_train = predict(classifier.features, x_train, batch_size, "features")  # N x F
+        x_val = predict(classifier.features, x_val, batch_size)  # M x F
+        return fit_tensors(classifier.head, x_train, y_train, x_val, y_val, fitting)
+    return fit_tensors(classifier, x_train, y_train, x_val, y_val, fitting, "fine-tuning")
 
 
 def fit_tensors(
@@ -222,14 +226,13 @@ def fit_tensors(
     y_train: Tensor,
     x_val: Tensor,
     y_val: Tensor,
-    config: FitConfig,
-    val_score: Callable[[Tensor, Tensor], float],
+    fitting: Fitting,
     label: str = "linear probe",
-    augment: Augment | None = None,
 ) -> FitResult:
     """:func:`train_best` on in-memory inputs (a linear head on features, or a network on
-    tensors): batches in a random order per epoch drawn with ``config.seed``; validation
-    scores are compared with ``y_val`` on the CPU."""
+    tensors): batches in a random order per epoch drawn with ``fitting.config.seed``;
+    validation scores are compared with ``y_val`` on the CPU."""
+    config = fitting.config
     generator = torch.Generator().manual_seed(config.seed)
 
     def batches() -> Iterator[tuple[Tensor, Tensor]]:
@@ -241,6 +244,4 @@ def fit_tensors(
         return scores(predict(net, x_val, config.batch_size), config.label_type).cpu()
 
     steps_per_epoch = max(1, math.ceil(len(x_train) / config.batch_size))
-    return train_best(
-        net, batches, steps_per_epoch, val_scores, y_val, config, val_score, label, augment
-    )
+    return train_best(net, batches, steps_per_epoch, val_scores, y_val, fitting, label)

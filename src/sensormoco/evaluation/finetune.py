@@ -7,20 +7,13 @@ budget gives the same fit streamed or in memory. Predictions keep only scores (N
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from sensormoco.evaluation.classify import (
-    Augment,
-    Classifier,
-    FitConfig,
-    FitResult,
-    scores,
-    train_best,
-)
+from sensormoco.evaluation.classify import Classifier, FitResult, Fitting, scores, train_best
 from sensormoco.evaluation.loader import EpochBatches, LoaderSettings, inputs, loader
 from sensormoco.evaluation.samples import Sample
 
@@ -53,14 +46,14 @@ def fine_tune(
     val: Dataset[Sample],
     y_val: Tensor,
     input_: str,
-    config: FitConfig,
+    fitting: Fitting,
     settings: LoaderSettings,
-    val_score: Callable[[Tensor, Tensor], float],
-    augment: Augment | None = None,
 ) -> FitResult:
     """Train ``classifier`` on batches of ``train`` (their "target"), each transformed by
-    ``augment`` on the device (e.g. :class:`~sensormoco.evaluation.augment.FinetuneAugment`),
-    and keep its best epoch on ``val`` (targets ``y_val``, never augmented)."""
+    ``fitting.augment`` on the device (e.g.
+    :class:`~sensormoco.evaluation.augment.FinetuneAugment`), and keep its best epoch on ``val``
+    (targets ``y_val``, never augmented)."""
+    config = fitting.config
     device = settings.device
     bands = classifier.features.bands
     classifier.to(device)
@@ -76,6 +69,4 @@ def fine_tune(
         return predict_scores(classifier, val, [input_], bands, settings, config.label_type)[input_]
 
     steps = max(1, len(order))
-    return train_best(
-        classifier, batches, steps, val_scores, y_val, config, val_score, "fine-tuning", augment
-    )
+    return train_best(classifier, batches, steps, val_scores, y_val, fitting, "fine-tuning")

@@ -58,14 +58,22 @@ def _check_single(scores: Tensor, target: Tensor, num_classes: int) -> None:
     _check_labels(target, "target", num_classes)
 
 
-def _check_multi(scores: Tensor, target: Tensor) -> None:
-    if scores.ndim != 2 or scores.shape != target.shape:
+def check_row_pairs(a: Tensor, b: Tensor, names: str, dims: str) -> None:
+    """Refuse unless ``a`` and ``b`` are matrices of one shape ``dims`` (e.g. "N x C": row i of
+    each about sample i) with at least one row and column; ``names`` name them."""
+    if a.ndim != 2 or a.shape != b.shape:
+        shapes = f"{tuple(a.shape)} and {tuple(b.shape)}"
+        raise ValueError(f"{names} must both be {dims}, got {shapes}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        rows, columns = dims.split(" x ")
         raise ValueError(
-            f"scores and target must both be N x C, got {tuple(scores.shape)} "
-            f"and {tuple(target.shape)}"
+            f"{names} must hold at least one row and column ({rows} > 0, {columns} > 0), "
+            f"got {tuple(a.shape)}"
         )
-    if scores.shape[0] == 0 or scores.shape[1] == 0:
-        raise ValueError(f"metrics need at least one sample and class, got {tuple(scores.shape)}")
+
+
+def _check_multi(scores: Tensor, target: Tensor) -> None:
+    check_row_pairs(scores, target, "scores and target", "N x C")
     if not scores.dtype.is_floating_point or not bool(((scores >= 0) & (scores <= 1)).all()):
         raise ValueError("scores must be probabilities in [0, 1] (apply a sigmoid to logits)")
     if not bool(((target == 0) | (target == 1)).all()):

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from sensormoco import defaults
 from sensormoco.data.bands import FUSION_BANDS, INPUT_BANDS
 from sensormoco.evaluation.augment import FinetuneAugment
-from sensormoco.evaluation.classify import Classifier, FitConfig, fit_tensors, scores
+from sensormoco.evaluation.classify import Classifier, FitConfig, Fitting, fit_tensors, scores
 from sensormoco.evaluation.config import SELECT_BY, EvalConfig
 from sensormoco.evaluation.features import FeatureArray, FeatureCache, blocks, load, weights_sha256
 from sensormoco.evaluation.finetune import fine_tune, predict_scores
@@ -145,7 +145,7 @@ def linear(
         head,
         ctx.config.resolved_lr_grid,
         _fit_config(ctx),
-        lambda config: fit_tensors(head, f_train, y_train, f_val, y_val, config, score),
+        lambda config: fit_tensors(head, f_train, y_train, f_val, y_val, Fitting(config, score)),
     )
     out = {}
     head.eval()
@@ -196,10 +196,8 @@ def finetune(
             val_set,
             y_val,
             ctx.config.input,
-            config,
+            Fitting(config, score, FinetuneAugment(ctx.seed)),
             settings,
-            score,
-            FinetuneAugment(ctx.seed),
         ),
     )
     out = predict_scores(

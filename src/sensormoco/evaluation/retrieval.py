@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sensormoco import defaults
+from sensormoco.evaluation.metrics import check_row_pairs
 
 # Query rows scored at once: a chunk x N similarity block (1,024 x 20,000 float32 = 80 MB).
 CHUNK_ROWS = 1024
@@ -32,13 +33,7 @@ def retrieval_ranks(queries: Tensor, gallery: Tensor, chunk_rows: int = CHUNK_RO
     Ties are pessimistic (see the module docstring). Queries are scored ``chunk_rows`` at a time,
     so memory stays at ``chunk_rows x N`` similarities.
     """
-    if queries.ndim != 2 or queries.shape != gallery.shape:
-        raise ValueError(
-            f"queries and gallery must both be N x D, got {tuple(queries.shape)} "
-            f"and {tuple(gallery.shape)}"
-        )
-    if queries.shape[0] == 0 or queries.shape[1] == 0:
-        raise ValueError(f"retrieval needs N > 0 embeddings of D > 0, got {tuple(queries.shape)}")
+    check_row_pairs(queries, gallery, "queries and gallery", "N x D")
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     if not bool(torch.isfinite(queries).all() and torch.isfinite(gallery).all()):

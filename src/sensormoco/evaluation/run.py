@@ -22,7 +22,6 @@ import yaml
 
 from sensormoco import __version__
 from sensormoco.atomic import atomic_write_text
-from sensormoco.data.store.format import sha256_file
 from sensormoco.evaluation.bigearthnet_data import load_bigearthnet
 from sensormoco.evaluation.config import DATASETS, SELECT_BY, EvalConfig
 from sensormoco.evaluation.data import load_sen12ms
@@ -46,6 +45,7 @@ from sensormoco.evaluation.samples import Labelled
 from sensormoco.evaluation.seed_results import load_seed, save_seed
 from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.checkpoint import encoder_metadata
+from sensormoco.training.encoder_file import EncoderFile, read_encoder_file
 
 __all__ = ["DATASETS", "SELECT_BY", "EvalConfig", "Labelled", "run_evaluation", "summary_line"]
 FEATURES = "features"
@@ -74,7 +74,7 @@ def _seed(
     config: EvalConfig,
     data: Labelled,
     cache: FeatureCache,
-    encoder_sha256: str | None,
+    encoder: EncoderFile | None,
     seed: int,
     first: bool,
     out: Path,
@@ -86,10 +86,9 @@ def _seed(
     # SEN12MS encoders must match the task's statistics; other datasets are standardised with
     # their own published statistics (transfer across datasets), so only bands are checked
     expected = data.normalization if config.dataset == "sen12ms" else None
-    loaded = load_variant(
-        config.variant, config.input, config.backbone, config.encoder, expected, seed
-    )
-    ctx = SeedContext(config, data, loaded, cache, encoder_sha256, seed)
+    loaded = load_variant(config.variant, config.input, config.backbone, encoder, expected, seed)
+    sha256 = None if encoder is None else encoder.sha256
+    ctx = SeedContext(config, data, loaded, cache, sha256, seed)
     retrieval = cross_modal_retrieval(loaded, data, test_ids, cache, ctx.about) if first else None
     torch.manual_seed(seed)
     test_scores, facts = PROTOCOL_FNS[config.protocol](ctx, train_ids, val_ids, test_ids)
@@ -122,20 +121,22 @@ def run_evaluation(
     progress: Callable[[str], None] = print,
     data: Labelled | None = None,
     resume: bool = False,
+    encoder: EncoderFile | None = None,
 ) -> EvalResult:
     """Run ``config`` and write its files into ``out``; returns the metrics.json content.
-    ``data`` reuses an already loaded dataset (same root and scheme). ``resume`` keeps the
+    ``data`` reuses an already loaded dataset (same root and scheme), ``encoder`` the already
+    read ``config.encoder`` (else it is read here, once for the run). ``resume`` keeps the
     seeds an interrupted run of the same settings finished (seeds/seed_{S}.json)."""
     out = Path(out)
-    if config.encoder is not None:  # config.yaml records the encoder's real backbone
-        config = replace(config, backbone=encoder_metadata(config.encoder)["backbone"])
+    encoder = _encoder_file(config, encoder)
+    if encoder is not None:  # config.yaml records the encoder's real backbone
+        config = replace(config, backbone=encoder_metadata(encoder)["backbone"])
     start = time.perf_counter()
     data = data if data is not None else load_data(config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(asdict(config), sort_keys=False))
     settings = LoaderSettings(config.batch_size, config.workers, resolve_device(config.device))
     cache = FeatureCache(out / FEATURES, settings)
-    encoder_sha256 = sha256_file(Path(config.encoder)) if config.encoder else None
     names, label = data.class_names, config.label_type
     per_seed: list[dict[str, Any]] = []
     retrieval = None
@@ -145,7 +146,7 @@ def run_evaluation(
             row, seed_retrieval = finished
             progress(f"  seed {seed}: finished before, kept")
         else:
-            row, seed_retrieval = _seed(config, data, cache, encoder_sha256, seed, i == 0, out)
+            row, seed_retrieval = _seed(config, data, cache, encoder, seed, i == 0, out)
             save_seed(out, config, row, seed_retrieval)
             m = row["metrics"]
             shown = ", ".join(f"{key} {v:.4f}" for key, v in m.items())
@@ -179,6 +180,15 @@ def run_evaluation(
     typed = EvalResult.from_dict(_json_safe(result))
     atomic_write_text(out / "metrics.json", typed.to_json())
     return typed
+
+
+def _encoder_file(config: EvalConfig, given: EncoderFile | None) -> EncoderFile | None:
+    """``config.encoder`` read once for the run (``given``: already read)."""
+    if given is not None and (config.encoder is None or given.path != Path(config.encoder)):
+        raise ValueError(f"the encoder file given ({given.path}) is not the config's encoder")
+    if given is None and config.encoder is not None:
+        return read_encoder_file(config.encoder)
+    return given
 
 
 def _json_safe(value: Any) -> Any:

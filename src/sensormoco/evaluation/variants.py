@@ -38,6 +38,7 @@ from sensormoco.models.adapters import InputAdapter, to_fusion_layout
 from sensormoco.models.moco import Encoder, build_encoder
 from sensormoco.models.per_sensor import SENSORS, PairedFeatures
 from sensormoco.training.checkpoint import is_paired, load_encoder, load_paired_encoders
+from sensormoco.training.encoder_file import EncoderSource, source_path
 
 VARIANTS: tuple[str, ...] = ("supervised", "supervised-1x1", "moco", "moco-1x1", "moco-1x1-rnd")
 
@@ -156,20 +157,20 @@ def load_variant(
     variant: str,
     input_: str,
     backbone: str,
-    encoder_path: str | Path | None = None,
+    encoder_file: EncoderSource | None = None,
     normalization: Normalization | None = None,
     seed: int = 0,
 ) -> Loaded:
-    """The feature network of ``variant`` for ``input_``; moco variants read ``encoder_path``
-    (its bands must be able to take ``input_``; its normalisation must equal ``normalization``
-    when given). Random initialisation is seeded by ``seed``."""
+    """The feature network of ``variant`` for ``input_``; moco variants read ``encoder_file``
+    (a path, or the file read once; its bands must be able to take ``input_``; its normalisation
+    must equal ``normalization`` when given). Random initialisation is seeded by ``seed``."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
     if input_ not in INPUT_BANDS:
         raise ValueError(f"unknown input {input_!r}; choose one of {list(INPUT_BANDS)}")
     torch.manual_seed(seed)
     if variant.startswith("supervised"):
-        if encoder_path is not None:
+        if encoder_file is not None:
             raise ValueError(f"variant {variant} starts from random weights; drop --encoder")
         adapter = "1x1" if variant == "supervised-1x1" else "conv1"
         encoder = build_encoder(INPUT_BANDS[input_], backbone, adapter)
@@ -179,11 +180,12 @@ def load_variant(
             "bands": list(INPUT_BANDS[input_]),
         }
         return Loaded(FeatureNet(encoder), None, meta, [])
-    if encoder_path is None:
+    if encoder_file is None:
         raise ValueError(f"variant {variant} needs --encoder FILE")
-    if is_paired(encoder_path):
-        return _load_paired(variant, input_, encoder_path, normalization)
-    encoder, meta = load_encoder(encoder_path, expected_normalization=normalization)
+    encoder_path = source_path(encoder_file)
+    if is_paired(encoder_file):
+        return _load_paired(variant, input_, encoder_file, normalization)
+    encoder, meta = load_encoder(encoder_file, expected_normalization=normalization)
     _check_adapter(encoder_path, variant, meta["adapter"])
     try:
         model_input(
@@ -217,10 +219,11 @@ def _transfer_encoder(
 
 
 def _load_paired(
-    variant: str, input_: str, path: str | Path, normalization: Normalization | None
+    variant: str, input_: str, encoder_file: EncoderSource, normalization: Normalization | None
 ) -> Loaded:
-    """``variant`` of the per-sensor encoder file ``path`` for ``input_`` (module notes)."""
-    encoders, meta = load_paired_encoders(path, normalization)
+    """``variant`` of the per-sensor encoder file for ``input_`` (module notes)."""
+    encoders, meta = load_paired_encoders(encoder_file, normalization)
+    path = source_path(encoder_file)
     transfer: dict[str, Encoder] = {}
     reinitialised: list[str] = []
     for sensor in SENSORS:

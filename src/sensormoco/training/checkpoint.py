@@ -11,12 +11,12 @@
   :func:`load_paired_encoders` reads it (for transfer see
   :class:`~sensormoco.models.per_sensor.PairedFeatures`), :func:`is_paired` tells it apart;
   :func:`load_encoder` refuses it with a one-line error naming the function that reads it.
+- Every reader takes the file's path or the file read once for a whole run
+  (:class:`~sensormoco.training.encoder_file.EncoderFile`).
 """
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from sensormoco.data.bands import Normalization
 from sensormoco.errors import DataError
 from sensormoco.models.moco import Encoder, MoCo, build_encoder
 from sensormoco.models.per_sensor import SENSORS, PerSensorMoCo
+from sensormoco.training.encoder_file import EncoderSource, contents
 
 FORMAT = "sensormoco-encoder/1"
 PAIRED_FORMAT = "sensormoco-per-sensor-encoders/1"
@@ -101,42 +102,8 @@ def _payload(encoder: Encoder, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def _reason(exc: BaseException) -> str:
-    """The first line of a load error, without PyTorch's advice to load unsafely."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    if "weights_only" in first or "weights only" in first.lower():
-        return type(exc).__name__
-    return first
-
-
-def _load(path: str | Path, what: str = "encoder file") -> Any:
-    """``torch.load`` of an exported file (tensors and plain values only), or a one-line
-    DataError naming it."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(path, f"is a folder, not an {what} (give its encoder.pt)", "missing")
-    if not path.is_file():
-        raise DataError(path, f"no such {what}", "missing")
-    try:
-        # mapped: a metadata query (is_paired, encoder_metadata) reads no tensor bytes
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:  # PyTorch's text suggests unsafe loading: not shown
-        reason = (
-            "it holds objects other than tensors and plain values, which an encoder file never does"
-            if "Unsupported global" in str(exc)
-            else "truncated or corrupt"
-        )
-        raise DataError(path, f"not a complete {what} ({reason})", "unreadable") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(
-            path, f"not a complete {what} (truncated or corrupt: {_reason(exc)})", "unreadable"
-        ) from exc
-
-
-def _read(path: str | Path, payload: Any = None) -> dict[str, Any]:
-    """The payload of an encoder file (``payload``: already loaded), or a one-line DataError."""
-    payload = _load(path) if payload is None else payload
+def _read(path: str | Path, payload: Any) -> dict[str, Any]:
+    """The checked payload of the encoder file ``path``, or a one-line DataError."""
     if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
         raise DataError(
             path,
@@ -149,9 +116,8 @@ def _read(path: str | Path, payload: Any = None) -> dict[str, Any]:
     return _checked(path, payload)
 
 
-def _read_paired(path: str | Path, payload: Any = None) -> dict[str, Any]:
+def _read_paired(path: str | Path, payload: Any) -> dict[str, Any]:
     """The payload of a per-sensor encoder file (its parts checked), or a one-line DataError."""
-    payload = _load(path) if payload is None else payload
     paired = isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
     parts = payload.get("encoders") if paired else None
     if not isinstance(parts, dict) or set(parts) != set(SENSORS):
@@ -163,10 +129,10 @@ def _read_paired(path: str | Path, payload: Any = None) -> dict[str, Any]:
     return dict(payload)
 
 
-def is_paired(path: str | Path) -> bool:
-    """Whether ``path`` is a per-sensor encoder file (format :data:`PAIRED_FORMAT`); a
+def is_paired(source: EncoderSource) -> bool:
+    """Whether ``source`` is a per-sensor encoder file (format :data:`PAIRED_FORMAT`); a
     missing or unreadable file is a DataError."""
-    payload = _load(path)
+    payload = contents(source)[1]
     return isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT
 
 
@@ -178,11 +144,11 @@ def _checked(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def encoder_metadata(path: str | Path) -> dict[str, Any]:
+def encoder_metadata(source: EncoderSource) -> dict[str, Any]:
     """The metadata of an exported encoder file (backbone, adapter, bands, ...), checked. For a
     per-sensor file: its own metadata (``encoder: per-sensor``, all bands) with the structure
     its two networks share (backbone, adapter, dim) and ``sensors``: each network's bands."""
-    payload = _load(path)
+    path, payload = contents(source)
     if isinstance(payload, dict) and payload.get("format") == PAIRED_FORMAT:
         paired = _read_paired(path, payload)
         parts = {s: paired["encoders"][s]["metadata"] for s in SENSORS}
@@ -223,27 +189,29 @@ def check_normalization(
 
 
 def load_encoder(
-    path: str | Path,
+    source: EncoderSource,
     expected_bands: Sequence[str] | None = None,
     expected_normalization: Normalization | None = None,
 ) -> tuple[Encoder, dict[str, Any]]:
     """The exported encoder (with its head) and its metadata; refuses an incomplete file, and
     bands (or normalisation) other than the expected ones when these are given."""
-    return _build(path, _read(path), expected_bands, expected_normalization)
+    path, payload = contents(source)
+    return _build(path, _read(path, payload), expected_bands, expected_normalization)
 
 
-def paired_part_metadata(path: str | Path) -> dict[str, dict[str, Any]]:
+def paired_part_metadata(source: EncoderSource) -> dict[str, dict[str, Any]]:
     """Each network's metadata in a per-sensor file (its bands, normalisation, structure)."""
-    parts = _read_paired(path)["encoders"]
+    parts = _read_paired(*contents(source))["encoders"]
     return {s: dict(parts[s]["metadata"]) for s in SENSORS}
 
 
 def load_paired_encoders(
-    path: str | Path, expected_normalization: Normalization | None = None
+    source: EncoderSource, expected_normalization: Normalization | None = None
 ) -> tuple[dict[str, Encoder], dict[str, Any]]:
     """The S1 and S2 encoders of a per-sensor file (with their heads) and its metadata; each
     network's normalisation must equal ``expected_normalization`` (on its bands) when given."""
-    payload = _read_paired(path)
+    path, payload = contents(source)
+    payload = _read_paired(path, payload)
     encoders = {
         s: _build(path, payload["encoders"][s], None, expected_normalization)[0] for s in SENSORS
     }
@@ -277,13 +245,13 @@ def _build(
     return encoder, meta
 
 
-def backbone_state_for_timm(path: str | Path, sensor: str | None = None) -> dict[str, Tensor]:
+def backbone_state_for_timm(source: EncoderSource, sensor: str | None = None) -> dict[str, Tensor]:
     """The backbone weights of an exported encoder (of the ``sensor`` network of a per-sensor
     file), keyed for ``timm.create_model(backbone, num_classes=0, in_chans=...)``."""
     if sensor is None:
-        payload = _read(path)
+        payload = _read(*contents(source))
     elif sensor in SENSORS:
-        payload = _read_paired(path)["encoders"][sensor]
+        payload = _read_paired(*contents(source))["encoders"][sensor]
     else:
         raise ValueError(f"unknown sensor {sensor!r}; choose one of {list(SENSORS)}")
     return {
