@@ -21,3 +21,17 @@ def test_data_steps_run_in_order_and_reuse_the_tree(tmp_path: Path) -> None:
     again: list[tuple[int, str]] = []
     prepare_demo_data(tmp_path, 0, 0, lambda n, text: again.append((n, text)), 4, 20)
     assert again[0][1].startswith("synthetic SEN12MS already in")
+
+
+def test_the_experiment_reads_the_tree_packed_into_a_store(tmp_path: Path) -> None:
+    from sensormoco.data.sources import source_kind
+    from sensormoco.data.store.format import open_store
+    from sensormoco.experiments.demo_data import demo_store
+
+    root = prepare_demo_data(tmp_path, 0, 0, lambda n, text: None, 4, 20)
+    store, done = demo_store(tmp_path, root, 0)
+    assert store == tmp_path / f"{root.name}-store"
+    assert done.startswith("store: 256 patches packed")
+    assert source_kind(store).name == "store"
+    assert len(open_store(store).ids) == 256
+    assert demo_store(tmp_path, root, 0) == (store, f"store: already in {store}")

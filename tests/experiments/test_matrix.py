@@ -15,6 +15,7 @@ from sensormoco.data.sen12ms.splits import draw_budget, official_split
 from sensormoco.data.sen12ms.synth import SynthConfig, plan_scenes
 from sensormoco.errors import DataError
 from sensormoco.experiments.matrix import Experiment, demo_experiment, load_experiment
+from sensormoco.experiments.runner import eval_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -72,6 +73,17 @@ def test_fine_tuning_cells_take_their_own_budgets_and_inputs(tmp_path: Path) -> 
     assert tuned == {("fusion-all_auto_full_b32_s300", "s1s2", 1024), ("supervised", "s1s2", 1024)}
     probed = [c for c in cells if c.protocol == "linear"]
     assert len(probed) == 2 * 3 * 2  # the encoder and random init, 3 inputs, 2 budgets
+
+
+def test_fine_tuning_cells_take_the_experiments_lr_grid(tmp_path: Path) -> None:
+    evaluate = {"protocols": ["linear", "finetune"], "finetune_lr_grid": [0.03]}
+    exp = _load(tmp_path, {"pretrain": {"modes": ["fusion-all"]}, "evaluate": evaluate})
+    grids = {c.protocol: eval_config(exp, c, tmp_path, "DATA").resolved_lr_grid
+             for c in exp.eval_cells()}  # fmt: skip
+    assert grids == {"finetune": (0.03,), "linear": defaults.EVAL_LINEAR_LR_GRID}
+    default = _load(tmp_path, {"evaluate": {"protocols": ["finetune"]}})
+    cell = default.eval_cells()[0]
+    assert eval_config(default, cell, tmp_path, "D").resolved_lr_grid == (0.01, 0.03)
 
 
 def test_the_demo_experiment_has_one_definition() -> None:

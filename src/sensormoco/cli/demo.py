@@ -1,11 +1,11 @@
 """``sensormoco demo [--out DIR]``: the embedded default, end to end on a CPU.
 
 Data steps on the synthetic default (synthesise, index and validate, labels, non-overlapping
-subset, official split and label budgets: ``experiments/demo_data.py``), then the demo
-experiment (``resources/experiments/demo.yaml``): pre-training in two modes, evaluation against
-supervised and random-init baselines over 3 seeds on s1, s2 and s1s2 at several budgets,
-retrieval, and ``DIR/experiment/report.md``. Everything is cached: running it again reuses what
-is done. This module only parses and prints.
+subset, official split and label budgets: ``experiments/demo_data.py``), the tree packed into a
+store, then the demo experiment (``resources/experiments/demo.yaml``): pre-training in two
+modes, evaluation against supervised and random-init baselines over 3 seeds on s1, s2 and s1s2
+at several budgets, retrieval, and ``DIR/experiment/report.md``. Everything is cached: running
+it again reuses what is done. This module only parses and prints.
 """
 
 from __future__ import annotations
@@ -60,13 +60,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sensormoco.experiments.demo_data import prepare_demo_data
+    from sensormoco.experiments.demo_data import demo_store, prepare_demo_data
 
     out: Path = args.out
     start = time.perf_counter()
-    root = prepare_demo_data(out, args.seed, args.workers, lambda n, text: _step(n, text, start))
+    tree = prepare_demo_data(out, args.seed, args.workers, lambda n, text: _step(n, text, start))
     if args.data_only:
         return 0
+    root, done = demo_store(out, tree, args.workers)  # the experiment reads the packed tree
+    if not is_quiet():
+        print(done, flush=True)
     from sensormoco.experiments.matrix import demo_experiment
     from sensormoco.experiments.runner import run_and_report
 

@@ -76,6 +76,10 @@ class FeatureCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npy"
 
+    def has(self, network: Mapping[str, Any], name: str, bands: Sequence[str], data: str) -> bool:
+        """Whether the features of ``network`` for input ``name`` on ``data`` are cached."""
+        return self.path(feature_key(network, name, bands, data)).is_file()
+
     def features(
         self,
         net: nn.Module,

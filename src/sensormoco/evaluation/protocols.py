@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -126,6 +127,37 @@ def _fit_facts(train: list[Any], val: list[Any], choice: LrChoice, label: str) -
     } | choice.facts()
 
 
+def _budget_features(
+    ctx: SeedContext,
+    net: nn.Module,
+    network: Mapping[str, Any],
+    train: list[Any],
+    val: list[Any],
+    name: str,
+) -> tuple[Tensor, Tensor]:
+    """Features of the budget's ``train`` and ``val`` ids (N x F, V x F), as rows of the
+    features of the whole train + val pool when those are cached, or when the network is the
+    encoder file's (variant ``moco``: every seed and budget shares it) and the seeds' budgets
+    hold at least as many patches as the pool; else computed for these ids alone. A sample's
+    features do not depend on the batch it was computed in (eval mode)."""
+    device = ctx.cache.settings.device
+    full_train, full_val = ctx.data.budget(None, ctx.seed)
+    pool = [*full_train, *full_val]
+    bands = ctx.loaded.features.bands
+    needed = len(ctx.config.seeds) * (len(train) + len(val))
+    cached = ctx.cache.has(network, name, bands, ctx.data.fingerprint(pool))
+    if not cached and (ctx.config.variant != "moco" or len(pool) > needed):
+        f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
+        return f_train, load(ctx.features(net, network, val, [name])[name], device)  # V x F
+    array = ctx.features(net, network, pool, [name])[name]  # P x F, memory-mapped
+    row = {pid: i for i, pid in enumerate(pool)}
+
+    def rows(ids: list[Any]) -> Tensor:
+        return torch.from_numpy(np.asarray(array[[row[p] for p in ids]])).to(device)  # M x F
+
+    return rows(train), rows(val)
+
+
 def linear(
     ctx: SeedContext, train: list[Any], val: list[Any], test: list[Any]
 ) -> tuple[Scores, dict[str, Any]]:
@@ -136,8 +168,7 @@ def linear(
     net = classifier.features.to(device)
     network = ctx.network(net, "features")
     name = ctx.config.input
-    f_train = load(ctx.features(net, network, train, [name])[name], device)  # N x F
-    f_val = load(ctx.features(net, network, val, [name])[name], device)  # V x F
+    f_train, f_val = _budget_features(ctx, net, network, train, val, name)  # N x F, V x F
     head = classifier.head.to(device)
     y_train, y_val = ctx.data.targets(train, label).to(device), ctx.data.targets(val, label)
     score = score_fn(label, ctx.k)

@@ -111,6 +111,8 @@ class Experiment:
     backbone: str = "resnet18"  # of the baselines (match the pre-training backbone)
     epochs: int = defaults.EVAL_EPOCHS
     finetune_epochs: int = defaults.EVAL_EPOCHS
+    # fine-tuning learning rates chosen from on validation (None: defaults.EVAL_FINETUNE_LR_GRID)
+    finetune_lr_grid: tuple[float, ...] | None = None
     val_fraction: float = defaults.VAL_FRACTION
     scheme: str = defaults.LABEL_SCHEME
     label_type: str = "single"
@@ -173,6 +175,7 @@ _EVAL_KEYS = {
     "backbone",
     "epochs",
     "finetune_epochs",
+    "finetune_lr_grid",
     "val_fraction",
     "scheme",
     "label_type",
@@ -245,6 +248,9 @@ def parse_experiment(raw: dict[str, Any], source: str | Path, base: Path) -> Exp
             backbone=str(ev.get("backbone", "resnet18")),
             epochs=int(ev.get("epochs", defaults.EVAL_EPOCHS)),
             finetune_epochs=int(ev.get("finetune_epochs", defaults.EVAL_EPOCHS)),
+            finetune_lr_grid=None
+            if ev.get("finetune_lr_grid") is None
+            else tuple(float(lr) for lr in ev["finetune_lr_grid"]),
             val_fraction=float(ev.get("val_fraction", defaults.VAL_FRACTION)),
             scheme=str(ev.get("scheme", defaults.LABEL_SCHEME)),
             label_type=str(ev.get("label_type", "single")),

@@ -98,11 +98,14 @@ def eval_config(exp: Experiment, cell: EvalCell, out: Path, data: str) -> EvalCo
         "val_fraction": exp.val_fraction,
         "labels_csv": exp.labels_csv,
     }
+    epochs = exp.epochs
+    if cell.protocol == "finetune":
+        epochs = exp.finetune_epochs
+        if exp.finetune_lr_grid is not None:
+            common["lr_grid"] = exp.finetune_lr_grid
     if cell.source in ("supervised", "random"):
-        epochs = exp.finetune_epochs if cell.protocol == "finetune" else exp.epochs
         return EvalConfig(variant="supervised", epochs=epochs, **common)
     encoder = str(out / "pretrain" / cell.source / "encoder.pt")
-    epochs = exp.finetune_epochs if cell.protocol == "finetune" else exp.epochs
     return EvalConfig(encoder=encoder, variant="moco", epochs=epochs, **common)
 
 
