@@ -151,11 +151,8 @@ def _budget_features(
         return f_train, load(ctx.features(net, network, val, [name])[name], device)  # V x F
     array = ctx.features(net, network, pool, [name])[name]  # P x F, memory-mapped
     row = {pid: i for i, pid in enumerate(pool)}
-
-    def rows(ids: list[Any]) -> Tensor:
-        return torch.from_numpy(np.asarray(array[[row[p] for p in ids]])).to(device)  # M x F
-
-    return rows(train), rows(val)
+    picked = [torch.from_numpy(np.asarray(array[[row[p] for p in ids]])) for ids in (train, val)]
+    return picked[0].to(device), picked[1].to(device)  # N x F, V x F
 
 
 def linear(
