@@ -10,14 +10,15 @@ tree --root (the embedded default, written there when absent); a run folder that
 its ``encoder.pt`` is reused. Then, on the evaluation's split (test = the hold-out scenes,
 never read here; train and validation = whole non-test scenes):
 
-- retrieval: recall@1 and @10 of S1 -> S2 and S2 -> S1 over every validation-scene patch, as
-  ``evaluate`` measures it (projection output; per-sensor: each sensor through its own
+- retrieval: recall@1, @5 and @10 of S1 -> S2 and S2 -> S1 over every validation-scene patch,
+  as ``evaluate`` measures it (projection output; per-sensor: each sensor through its own
   network);
-- linear probe OA, input s1s2, on every validation-scene patch, and the same probe with S1
-  and with S2 zeroed (missing-sensor robustness): the probe trains on --probe-budget patches of
-  the train scenes minus a held-out fifth of them (whole scenes), whose patches pick its epoch,
-  so the reported validation patches choose nothing. (The per-sensor s1s2 features are the
-  two networks' concatenation, 1,024 features against the shared encoder's 512.)
+- linear probe OA on every validation-scene patch, one probe per input s1, s2 and s1s2 (the
+  study table's columns), and the s1s2 probe with S1 and with S2 zeroed (missing-sensor
+  robustness, JSON only): each probe trains on --probe-budget patches of the train scenes
+  minus a held-out fifth of them (whole scenes), whose patches pick its learning rate and
+  epoch, so the reported validation patches choose nothing. (The per-sensor s1s2 features are
+  the two networks' concatenation, 1,024 features against the shared encoder's 512.)
 
 Prints one row per run, then mean ± std over the seeds (sample std), and the load average.
 """
@@ -45,8 +46,9 @@ from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.config import load_config
 from sensormoco.training.pretrain import ENCODER, run_pretrain
 
-RETRIEVAL = ("s1_to_s2_r@1", "s1_to_s2_r@10", "s2_to_s1_r@1", "s2_to_s1_r@10")
-PROBE = {"s1s2": "oa_s1s2", "s2": "oa_s1s2_s1_zeroed", "s1": "oa_s1s2_s2_zeroed"}
+RETRIEVAL = tuple(f"{d}_r@{k}" for d in ("s1_to_s2", "s2_to_s1") for k in (1, 5, 10))
+PROBE = ("oa_s1", "oa_s2", "oa_s1s2")  # one probe per input
+ZEROED = {"s2": "oa_s1s2_s1_zeroed", "s1": "oa_s1s2_s2_zeroed"}  # the s1s2 probe, JSON only
 PROBE_SEED = 0  # the probe's own split and initialisation; the spread is over pre-training
 
 
@@ -67,16 +69,21 @@ def evaluate(
     train, select = draw_budget(scenes.train, scenes.val, budget, PROBE_SEED)
     cache = FeatureCache(out / "features", LoaderSettings(128))
     sha = sha256_file(path)
-    loaded = load_variant("moco", "s1s2", "resnet18", path, data.normalization, PROBE_SEED)
-    config = EvalConfig(data=str(root), encoder=str(path), input="s1s2", budget=budget)
-    ctx = SeedContext(config, data, loaded, cache, sha, PROBE_SEED)
-    retrieval = cross_modal_retrieval(loaded, data, val, cache, ctx.about)
-    assert retrieval is not None  # both kinds take either sensor alone
-    row = {key: retrieval[key] for key in RETRIEVAL}
-    scores, _ = linear(ctx, train, select, val)
     target = data.targets(val, "single")
-    for input_, key in PROBE.items():
-        row[key] = metrics("single", scores[input_], target, ctx.k)["oa"]
+    row: dict[str, float] = {}
+    for input_ in ("s1s2", "s1", "s2"):
+        loaded = load_variant("moco", input_, "resnet18", path, data.normalization, PROBE_SEED)
+        config = EvalConfig(data=str(root), encoder=str(path), input=input_, budget=budget)
+        ctx = SeedContext(config, data, loaded, cache, sha, PROBE_SEED)
+        if input_ == "s1s2":
+            retrieval = cross_modal_retrieval(loaded, data, val, cache, ctx.about)
+            assert retrieval is not None  # both kinds take either sensor alone
+            row |= {key: retrieval[key] for key in RETRIEVAL}
+        scores, _ = linear(ctx, train, select, val)
+        row[f"oa_{input_}"] = metrics("single", scores[input_], target, ctx.k)["oa"]
+        if input_ == "s1s2":
+            for kept, key in ZEROED.items():
+                row[key] = metrics("single", scores[kept], target, ctx.k)["oa"]
     return row
 
 
@@ -109,7 +116,7 @@ def main() -> None:
           f"patches ({len(data.split.train)} train); load average before "
           f"{load_before[0]:.2f}", flush=True)  # fmt: skip
     rows: dict[str, list[dict[str, float]]] = {e: [] for e in args.encoders}
-    header = ["encoder", "seed", *RETRIEVAL, *PROBE.values(), "s"]
+    header = ["encoder", "seed", *RETRIEVAL, *PROBE, "s"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
     for seed in args.seeds:
         for encoder in args.encoders:
@@ -131,6 +138,7 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in load_after)}")
     summary: dict[str, Any] = {"steps": args.steps, "seeds": args.seeds, "rows": rows,
+                               "validation_patches": n,
                                "probe_budget": args.probe_budget,
                                "load_before": load_before, "load_after": load_after}  # fmt: skip
     (out / "encoder_comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
