@@ -7,8 +7,11 @@ and a linear probe, over pre-training seeds.
 Each (encoder, seed) pre-trains ``sensor-pairs`` with the ``cpu-small`` preset (``encoder:
 shared`` or ``per-sensor``, ``seed`` and ``max_steps`` the only other settings) on the synthetic
 tree --root (the embedded default, written there when absent); a run folder that already holds
-its ``encoder.pt`` is reused. Then, on the evaluation's split (test = the hold-out scenes,
-never read here; train and validation = whole non-test scenes):
+its ``encoder.pt`` is reused, and one that holds its ``comparison_row.json`` (written when its
+evaluation ends) is not evaluated again, so an interrupted benchmark continues where it stopped;
+the summary JSON is rewritten after every run. Pre-training and features run on a GPU when
+there is one (the preset's ``accelerator: auto``). Then, on the evaluation's split (test = the
+hold-out scenes, never read here; train and validation = whole non-test scenes):
 
 - retrieval: recall@1, @5 and @10 of S1 -> S2 and S2 -> S1 over every validation-scene patch,
   as ``evaluate`` measures it (projection output; per-sensor: each sensor through its own
@@ -34,6 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from sensormoco.atomic import atomic_write_text
 from sensormoco.data.sen12ms.splits import draw_budget, official_split
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.store.format import sha256_file
@@ -44,19 +50,23 @@ from sensormoco.evaluation.loader import LoaderSettings
 from sensormoco.evaluation.protocols import SeedContext, cross_modal_retrieval, linear, metrics
 from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.config import load_config
-from sensormoco.training.pretrain import ENCODER, run_pretrain
+from sensormoco.training.pretrain import CHECKPOINT, ENCODER, run_pretrain
 
 RETRIEVAL = tuple(f"{d}_r@{k}" for d in ("s1_to_s2", "s2_to_s1") for k in (1, 5, 10))
 PROBE = ("oa_s1", "oa_s2", "oa_s1s2")  # one probe per input
 ZEROED = {"s2": "oa_s1s2_s1_zeroed", "s1": "oa_s1s2_s2_zeroed"}  # the s1s2 probe, JSON only
 PROBE_SEED = 0  # the probe's own split and initialisation; the spread is over pre-training
+ROW = "comparison_row.json"  # <run>/: the run's evaluated row
 
 
 def pretrain(root: Path, run: Path, encoder: str, seed: int, steps: int) -> Path:
-    """``run/encoder.pt`` of one pre-training (reused when already there)."""
+    """``run/encoder.pt`` of one pre-training (reused when already there; an interrupted run
+    is resumed from its last checkpoint, written every 25 steps: resuming is exact)."""
     if not (run / ENCODER).is_file():
-        settings = {"mode": "sensor-pairs", "encoder": encoder, "seed": seed, "max_steps": steps}
-        run_pretrain(load_config("cpu-small", settings), root, run)
+        settings = {"mode": "sensor-pairs", "encoder": encoder, "seed": seed, "max_steps": steps,
+                    "checkpoint_every_n_steps": 25}  # fmt: skip
+        resume = (run / CHECKPOINT).is_file()
+        run_pretrain(load_config("cpu-small", settings), root, run, resume=resume)
     return run / ENCODER
 
 
@@ -67,7 +77,8 @@ def evaluate(
     val = sorted(data.split.val)
     scenes = official_split(data.split.train, 0.2, PROBE_SEED)  # whole train scenes
     train, select = draw_budget(scenes.train, scenes.val, budget, PROBE_SEED)
-    cache = FeatureCache(out / "features", LoaderSettings(128))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cache = FeatureCache(out / "features", LoaderSettings(128, device=device))
     sha = sha256_file(path)
     target = data.targets(val, "single")
     row: dict[str, float] = {}
@@ -122,9 +133,14 @@ def main() -> None:
         for encoder in args.encoders:
             start = time.perf_counter()
             run = out / f"{encoder}_s{seed}"
-            path = pretrain(root, run, encoder, seed, args.steps)
-            row = evaluate(data, root, path, run, args.probe_budget)
+            if (run / ROW).is_file():
+                row = json.loads((run / ROW).read_text())
+            else:
+                path = pretrain(root, run, encoder, seed, args.steps)
+                row = evaluate(data, root, path, run, args.probe_budget)
+                atomic_write_text(run / ROW, json.dumps(row, indent=2) + "\n")
             rows[encoder].append(row)
+            write_summary(out, args, rows, len(data.split.val), load_before)
             cells = [f"{row[k]:.3f}" for k in header[2:-1]]
             print(f"| {encoder} | {seed} | " + " | ".join(cells)
                   + f" | {time.perf_counter() - start:.0f} |", flush=True)  # fmt: skip
@@ -135,13 +151,24 @@ def main() -> None:
     for encoder, found in rows.items():
         cells = [spread([r[k] for r in found]) for k in header[2:-1]]
         print(f"| {encoder} | " + " | ".join(cells) + " |")
-    load_after = os.getloadavg()
+    load_after = write_summary(out, args, rows, n, load_before)
     print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in load_after)}")
+
+
+def write_summary(
+    out: Path,
+    args: argparse.Namespace,
+    rows: dict[str, list[dict[str, float]]],
+    n: int,
+    load_before: tuple[float, float, float],
+) -> tuple[float, float, float]:
+    """``out/encoder_comparison.json`` of the runs so far; returns the load average now."""
+    load_now = os.getloadavg()
     summary: dict[str, Any] = {"steps": args.steps, "seeds": args.seeds, "rows": rows,
-                               "validation_patches": n,
-                               "probe_budget": args.probe_budget,
-                               "load_before": load_before, "load_after": load_after}  # fmt: skip
-    (out / "encoder_comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
+                               "validation_patches": n, "probe_budget": args.probe_budget,
+                               "load_before": load_before, "load_now": load_now}  # fmt: skip
+    atomic_write_text(out / "encoder_comparison.json", json.dumps(summary, indent=2) + "\n")
+    return load_now
 
 
 if __name__ == "__main__":
