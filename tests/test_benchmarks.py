@@ -71,3 +71,27 @@ def test_convergence_benchmark_checks_loss_and_validation_retrieval(tmp_path: Pa
     stale = _run("queue_staleness.py", "--run", str(run), "--root", str(root),
                  str(run / "checkpoints" / "last.ckpt"))  # fmt: skip
     assert "| 6 | " in stale, stale
+
+
+@pytest.mark.slow
+def test_encoder_comparison_reports_both_encoders_on_validation_and_continues(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
+
+    root, runs = tmp_path / "data", tmp_path / "runs"
+    synthesize_sen12ms(root, SynthConfig(scenes=12, grid=4, size=64, seed=0))
+    args = ["--root", str(root), "--steps", "2", "--seeds", "0", "--probe-budget", "40",
+            "--out", str(runs)]  # fmt: skip
+    out = _run("encoder_comparison.py", *args)
+    assert "| shared | 0 | " in out, out
+    assert "| per-sensor | 0 | " in out, out
+    summary = json.loads((runs / "encoder_comparison.json").read_text())
+    assert summary["validation_patches"] == 32  # 2 validation scenes of 16 patches
+    for rows in summary["rows"].values():
+        assert {"s1_to_s2_r@5", "s2_to_s1_r@10", "oa_s1", "oa_s2", "oa_s1s2"} <= rows[0].keys()
+    again = _run("encoder_comparison.py", *args)  # each run's row is read back
+    assert json.loads((runs / "encoder_comparison.json").read_text())["rows"] == summary["rows"]
+    assert "| shared | 0 | " in again, again
