@@ -23,11 +23,9 @@
    the main process's share with 2 workers (receiving a batch from shared memory, then
    standardising and releasing it), and the throughput they bound on a machine with free
    cores.
-3. Peak RSS: pre-training's loading (non-test patches, 2 workers, batch 64, --rss-batches
-   batches in random order) from a --rss-small store (a synthetic tree of --rss-size px
-   patches) and a --rss-large one (that tree's files repeated under other scene numbers, as
-   hard links: only the store's size matters here), each in a fresh child process; the peak
-   RSS of the child's main process and of its largest worker (getrusage).
+3. Peak RSS (benchmarks/loader_rss.py): pre-training's loading (non-test patches, 2 workers,
+   batch 64, --rss-batches batches in random order) from a --rss-small store and a
+   --rss-large one, each in a fresh child process.
 
 --work keeps the trees and stores in DIR and reuses them on the next run.
 """
@@ -37,8 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -54,14 +50,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
-from sensormoco.data.bands import SEN12MS_NORMALIZATION, Normalization
-from sensormoco.data.sen12ms.layout import PatchId, clean_s1_, clip_s2_raw_
-from sensormoco.data.sen12ms.splits import is_test
+from benchmarks.loader_rss import dataset_norms, peak_rss
+from sensormoco.data.sen12ms.layout import clean_s1_, clip_s2_raw_
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
 from sensormoco.data.sources import open_patches, standardize
 from sensormoco.data.store.batch_pool import release_batch
 from sensormoco.data.store.dataset import StoreDataset, collate_samples
-from sensormoco.data.store.format import is_store, open_store
+from sensormoco.data.store.format import is_store
 from sensormoco.data.store.pack import pack_sen12ms
 
 
@@ -76,11 +71,6 @@ class PerSample(Dataset[dict[str, Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return self.dataset[index]
-
-
-def _norms(dataset: Any) -> tuple[Normalization, Normalization]:
-    s1, s2 = dataset.s1_bands, dataset.s2_bands
-    return SEN12MS_NORMALIZATION.select(s1), SEN12MS_NORMALIZATION.select(s2)
 
 
 def pairs_per_second(
@@ -99,7 +89,7 @@ def pairs_per_second(
     dataset = open_patches(source, raw=True).dataset
     if isinstance(dataset, StoreDataset):
         dataset.reuse_buffers = reuse
-    norms = _norms(dataset)
+    norms = dataset_norms(dataset)
     sampler = RandomSampler(
         dataset,
         replacement=True,
@@ -157,7 +147,7 @@ def breakdown(store: Path, batch: int, batches: int) -> None:
     """CPU ms per batch of each step, in one process and in the main one with 2 workers."""
     dataset = open_patches(store, raw=True).dataset
     assert isinstance(dataset, StoreDataset)
-    norms = _norms(dataset)
+    norms = dataset_norms(dataset)
     generator = torch.Generator().manual_seed(0)
     costs: dict[str, list[float]] = {}
 
@@ -264,101 +254,6 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     breakdown(store, args.batch, args.breakdown_batches)
 
 
-def rss_child(store: Path, batches: int, batch: int) -> None:
-    """Pre-training's loading from ``store``; prints peak RSS (KiB) of this process and of
-    its largest loader worker as JSON."""
-    patches = open_patches(store, exclude=is_test, raw=True)  # what pre-training opens
-    dataset = patches.dataset
-    assert isinstance(dataset, StoreDataset)
-    dataset.reuse_buffers = True
-    norms = _norms(dataset)
-    sampler = RandomSampler(
-        dataset, num_samples=batches * batch, generator=torch.Generator().manual_seed(0)
-    )
-    loader = DataLoader(
-        dataset, batch_size=batch, sampler=sampler, num_workers=2, collate_fn=collate_samples
-    )
-    total = 0.0
-    for item in loader:  # pre-training's path: a raw batch, standardised, released
-        standardized = standardize(item, *norms)
-        release_batch(item)
-        total += float(standardized["s2"].mean())  # touch the batch as a model would
-    del loader
-    print(
-        json.dumps(
-            {
-                "store": open_store(store).count,
-                "patches": len(patches.ids),
-                "main_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                "worker_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-            }
-        )
-    )
-
-
-def repeated_tree(base: Path, out: Path, copies: int) -> None:
-    """A tree holding ``base``'s files ``copies`` times under other scene numbers (hard links:
-    instant, no disk); only the store's size matters for memory, not its content."""
-    stage = out.with_name(out.name + ".partial")
-    shutil.rmtree(stage, ignore_errors=True)
-    for path in sorted(base.rglob("*.tif")):
-        pid = PatchId.parse(path.name)
-        sensor = path.parent.name.split("_")[0]
-        for copy in range(copies):
-            twin = PatchId(pid.season, pid.scene + 1000 * copy, pid.patch)
-            target = stage / twin.relpath(sensor)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, target)
-    os.replace(stage, out)
-
-
-def peak_rss(args: argparse.Namespace, work: Path) -> None:
-    copies = max(1, args.rss_large // args.rss_small)
-    config = SynthConfig(-(-args.rss_small // 100), 10, args.rss_size)  # 100 patches a scene
-    name = f"rss_{config.scenes}x{config.grid}x{config.size}"
-    base, large_tree = work / name, work / f"{name}_x{copies}"
-    small, large = work / f"{name}.store", work / f"{name}_x{copies}.store"
-    if not base.exists():
-        synthesize_sen12ms(base, config, workers=2)
-    if not large_tree.exists():
-        repeated_tree(base, large_tree, copies)
-    for tree, store in ((base, small), (large_tree, large)):
-        if not is_store(store):
-            pack_sen12ms(tree, store, workers=2)
-    print(
-        f"\npeak RSS, pre-training loading ({args.rss_size} px, 2 workers, "
-        f"{args.rss_batches} batches of {args.rss_batch}); fresh child process each\n"
-    )
-    print(
-        "| store patches | non-test patches | main process MiB | largest worker MiB | "
-        "child (wait4) MiB |"
-    )
-    print("|---:|---:|---:|---:|---:|")
-    for store in (small, large):
-        command = [
-            sys.executable,
-            __file__,
-            "--rss-child",
-            str(store),
-            "--rss-batches",
-            str(args.rss_batches),
-            "--rss-batch",
-            str(args.rss_batch),
-        ]
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        out = child.stdout.read() if child.stdout else ""
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise SystemExit(f"RSS child failed ({child.returncode}): {' '.join(command)}")
-        data = json.loads(out.strip().splitlines()[-1])
-        print(
-            f"| {data['store']:,} | {data['patches']:,} | {data['main_kib'] / 1024:,.0f} | "
-            f"{data['worker_kib'] / 1024:,.0f} | {usage.ru_maxrss / 1024:,.0f} |",
-            flush=True,
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=16)
@@ -383,16 +278,12 @@ def main() -> None:
     parser.add_argument("--breakdown-batches", type=int, default=40)
     parser.add_argument("--skip-rss", action="store_true", help="throughput only")
     parser.add_argument("--work", type=Path, help="keep trees and stores here, reuse them")
-    parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rate-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rate_child:
         torch.set_num_threads(1)
         fields = json.loads(args.rate_child)
         print(json.dumps(RateCase(**{**fields, "source": Path(fields["source"])}).run()))
-        return
-    if args.rss_child:
-        rss_child(args.rss_child, args.rss_batches, args.rss_batch)
         return
     # per-sample tensors are small: torch's intra-op threads only contend for the cores (the
     # DataLoader sets 1 thread in its workers; this does the same for 0 workers)
