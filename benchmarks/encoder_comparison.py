@@ -2,14 +2,15 @@
 and a linear probe, over pre-training seeds.
 
     python -m benchmarks.encoder_comparison [--root TREE] [--steps 300] [--seeds 0 1 2]
-        [--encoders shared per-sensor] [--out DIR]
+        [--encoders shared per-sensor] [--set KEY=VALUE ...] [--out DIR]
 
 Each (encoder, seed) pre-trains ``sensor-pairs`` with the ``cpu-small`` preset (``encoder:
-shared`` or ``per-sensor``, ``seed`` and ``max_steps`` the only other settings) on the synthetic
-tree --root (the embedded default, written there when absent); a run folder that already holds
-its ``encoder.pt`` is reused, and one that holds its ``comparison_row.json`` (written when its
-evaluation ends) is not evaluated again, so an interrupted benchmark continues where it stopped;
-the summary JSON is rewritten after every run. Pre-training and features run on a GPU when
+shared`` or ``per-sensor``, ``seed``, ``max_steps`` and those of ``--set`` the only other
+settings) on the synthetic tree --root (the embedded default, written there when absent); a
+run folder that already holds its ``encoder.pt`` is reused, and one that holds its
+``comparison_row.json`` (written when its evaluation ends) is not evaluated again, so an
+interrupted benchmark continues where it stopped; the summary JSON is rewritten after every
+run. Pre-training and features run on a GPU when
 there is one (the preset's ``accelerator: auto``). Then, on the evaluation's split (test = the
 hold-out scenes, never read here; train and validation = whole non-test scenes):
 
@@ -39,6 +40,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.pretrain_convergence import overrides
 from sensormoco.atomic import atomic_write_text
 from sensormoco.data.sen12ms.splits import draw_budget, official_split
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
@@ -59,12 +61,15 @@ PROBE_SEED = 0  # the probe's own split and initialisation; the spread is over p
 ROW = "comparison_row.json"  # <run>/: the run's evaluated row
 
 
-def pretrain(root: Path, run: Path, encoder: str, seed: int, steps: int) -> Path:
+def pretrain(
+    root: Path, run: Path, encoder: str, seed: int, steps: int, extra: dict[str, Any]
+) -> Path:
     """``run/encoder.pt`` of one pre-training (reused when already there; an interrupted run
-    is resumed from its last checkpoint, written every 25 steps: resuming is exact)."""
+    is resumed from its last checkpoint, written every 25 steps: resuming is exact); ``extra``
+    overrides other ``cpu-small`` settings."""
     if not (run / ENCODER).is_file():
-        settings = {"mode": "sensor-pairs", "encoder": encoder, "seed": seed, "max_steps": steps,
-                    "checkpoint_every_n_steps": 25}  # fmt: skip
+        settings = {"mode": "sensor-pairs", "encoder": encoder, "seed": seed, "max_steps": steps}
+        settings |= {"checkpoint_every_n_steps": 25, **extra}
         resume = (run / CHECKPOINT).is_file()
         run_pretrain(load_config("cpu-small", settings), root, run, resume=resume)
     return run / ENCODER
@@ -115,6 +120,13 @@ def main() -> None:
         default=640,
         help="probe patches: 80 %% fit, 20 %% pick the epoch",
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other cpu-small settings to override (e.g. schedule=constant lr=0.02)",
+    )
     parser.add_argument("--out", type=Path, help="run folders (default: a temporary folder)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="encoder-comparison."))
@@ -122,9 +134,10 @@ def main() -> None:
     if not root.is_dir():
         synthesize_sen12ms(root, SynthConfig(), workers=2)
     data = load_sen12ms(root)
+    extra = overrides(args.set)
     load_before = os.getloadavg()
-    print(f"cpu-small, sensor-pairs, {args.steps} steps; {len(data.split.val)} validation "
-          f"patches ({len(data.split.train)} train); load average before "
+    print(f"cpu-small {args.set}, sensor-pairs, {args.steps} steps; {len(data.split.val)} "
+          f"validation patches ({len(data.split.train)} train); load average before "
           f"{load_before[0]:.2f}", flush=True)  # fmt: skip
     rows: dict[str, list[dict[str, float]]] = {e: [] for e in args.encoders}
     header = ["encoder", "seed", *RETRIEVAL, *PROBE, "s"]
@@ -136,7 +149,7 @@ def main() -> None:
             if (run / ROW).is_file():
                 row = json.loads((run / ROW).read_text())
             else:
-                path = pretrain(root, run, encoder, seed, args.steps)
+                path = pretrain(root, run, encoder, seed, args.steps, extra)
                 row = evaluate(data, root, path, run, args.probe_budget)
                 atomic_write_text(run / ROW, json.dumps(row, indent=2) + "\n")
             rows[encoder].append(row)
@@ -165,6 +178,7 @@ def write_summary(
     """``out/encoder_comparison.json`` of the runs so far; returns the load average now."""
     load_now = os.getloadavg()
     summary: dict[str, Any] = {"steps": args.steps, "seeds": args.seeds, "rows": rows,
+                               "settings": overrides(args.set),
                                "validation_patches": n, "probe_budget": args.probe_budget,
                                "load_before": load_before, "load_now": load_now}  # fmt: skip
     atomic_write_text(out / "encoder_comparison.json", json.dumps(summary, indent=2) + "\n")

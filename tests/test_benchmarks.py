@@ -84,12 +84,13 @@ def test_encoder_comparison_reports_both_encoders_on_validation_and_continues(
     root, runs = tmp_path / "data", tmp_path / "runs"
     synthesize_sen12ms(root, SynthConfig(scenes=12, grid=4, size=64, seed=0))
     args = ["--root", str(root), "--steps", "2", "--seeds", "0", "--probe-budget", "40",
-            "--out", str(runs)]  # fmt: skip
+            "--set", "schedule=constant", "lr=0.02", "--out", str(runs)]  # fmt: skip
     out = _run("encoder_comparison.py", *args)
     assert "| shared | 0 | " in out, out
     assert "| per-sensor | 0 | " in out, out
     summary = json.loads((runs / "encoder_comparison.json").read_text())
     assert summary["validation_patches"] == 32  # 2 validation scenes of 16 patches
+    assert summary["settings"] == {"schedule": "constant", "lr": 0.02}
     for rows in summary["rows"].values():
         assert {"s1_to_s2_r@5", "s2_to_s1_r@10", "oa_s1", "oa_s2", "oa_s1s2"} <= rows[0].keys()
     again = _run("encoder_comparison.py", *args)  # each run's row is read back

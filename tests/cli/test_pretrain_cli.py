@@ -117,7 +117,7 @@ def test_resume_to_more_steps_equals_an_uninterrupted_run(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("sensormoco pretrain: error: cannot resume with other settings")
-    assert "lr: 0.02 -> 0.5" in err[-1]
+    assert f"lr: {read_config_file('cpu-small')['lr']!r} -> 0.5" in err[-1]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,8 @@ def test_resume_to_more_steps_equals_an_uninterrupted_run(
     [(["--mode", "sensor-pairs", "--queue-size", "36"], "not a multiple of the global batch 8"),
      (["--mode", "sensor-pairs", "--augment", "aug1"], "sensor-pairs uses no augmentation"),
      (["--mode", "sensor-pairs", "--resume"], "nothing to resume"),
-     (["--max-steps", "2"], "no pre-training mode")],
+     (["--max-steps", "2"], "no pre-training mode"),
+     (["--mode", "fusion-all", "--symmetric"], "symmetric needs a sensor-pair mode")],
 )  # fmt: skip
 def test_bad_settings_give_one_line_errors(
     synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],

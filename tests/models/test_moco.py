@@ -220,3 +220,21 @@ def test_on_one_process_a_query_and_its_key_normalise_over_different_samples() -
         assert len(q_sets[i] & k_sets[i]) <= len(q_sets[i]) // 2
         for members in (q_sets[i], k_sets[i]):
             assert sum(bool(s2_query[j]) for j in members) * 2 == len(members)  # balanced
+
+
+def test_symmetric_rows_normalise_kind_balanced_and_away_from_their_keys() -> None:
+    """The symmetric loss's 2N rows (N S2 queries with S1 keys, then the reverse) take the
+    one-direction rule: every sub-batch is half S2, half S1 queries, and a query and its key
+    are normalised over different samples."""
+    n = 8  # locations: 2N = 16 rows, bn_splits 2: sub-batches of 8
+    torch.manual_seed(0)
+    moco = MoCo(tiny_encoder(), queue_size=32, momentum=1.0, bn_splits=2)
+    torch.manual_seed(13)
+    optical = torch.randn(n, 12, 16, 16) * torch.tensor([1.0] * 10 + [0.0] * 2).view(1, 12, 1, 1)
+    radar = torch.randn(n, 12, 16, 16) * torch.tensor([0.0] * 10 + [1.0] * 2).view(1, 12, 1, 1)
+    x_q, x_k = torch.cat([optical, radar]), torch.cat([radar, optical])  # 2N x 12 x 16 x 16
+    q_sets, k_sets = _sub_batches(moco, x_q, x_k)
+    for i in range(2 * n):
+        assert len(q_sets[i]) == len(k_sets[i]) == n
+        assert sum(j < n for j in q_sets[i]) == sum(j < n for j in k_sets[i]) == n // 2
+        assert len(q_sets[i] & k_sets[i]) <= n // 2, f"row {i}: key meets its query's rows"

@@ -129,7 +129,7 @@ def test_resume_may_change_run_length_but_not_the_experiment() -> None:
     longer = load_config("cpu-small", {"mode": "sensor-pairs", "max_steps": 900})
     assert incompatible_changes(saved, longer) == []
     other = load_config("cpu-small", {"mode": "sensor-pairs", "lr": 0.5})
-    assert incompatible_changes(saved, other) == ["lr: 0.02 -> 0.5"]
+    assert incompatible_changes(saved, other) == [f"lr: {saved['lr']!r} -> 0.5"]
 
 
 def test_a_checkpoint_from_before_negatives_existed_ran_a_shared_queue() -> None:

@@ -56,3 +56,19 @@ def test_one_process_refuses_batch_norm_shared_by_a_query_and_its_key() -> None:
     ddp = load_config("cpu-small", {"mode": "sensor-pairs", "bn_splits": 1, "devices": 2,
                                     "queue_size": 128})  # fmt: skip
     assert ddp.bn_splits == 1
+
+
+def test_symmetric_needs_sensor_pairs() -> None:
+    symmetric = {"mode": "sensor-pairs", "symmetric": True, "batch_size": 16}
+    c = load_config("cpu-small", symmetric)
+    assert c.symmetric
+    assert c.queue_groups == 2
+    with pytest.raises(ValueError, match="symmetric needs a sensor-pair mode"):
+        load_config("cpu-small", {"mode": "fusion-all", "symmetric": True})
+    ddp = load_config("cpu-small", symmetric | {"bn_splits": 1, "devices": 2})
+    assert ddp.global_batch == 32  # keys shuffled across ranks, as in one direction
+    per_sensor = {"mode": "sensor-pairs", "encoder": "per-sensor", "batch_size": 6}
+    per_sensor |= {"bn_splits": 3, "queue_size": 36}
+    with pytest.raises(ValueError, match="half the batch_size 6"):
+        load_config("cpu-small", per_sensor)
+    assert load_config("cpu-small", per_sensor | {"symmetric": True}).symmetric

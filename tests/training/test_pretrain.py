@@ -175,3 +175,26 @@ def test_resuming_takes_this_versions_augmentation_constants() -> None:
     checkpoint = {"state_dict": old, "sensormoco": module.metadata()}
     module.on_load_checkpoint(checkpoint)
     module.load_state_dict(checkpoint["state_dict"])  # strict: the keys match again
+
+
+@pytest.mark.parametrize("encoder", ["shared", "per-sensor"])
+def test_a_symmetric_run_trains_on_both_directions_of_every_location(
+    synth_root: Path, tmp_path: Path, encoder: str
+) -> None:
+    overrides = {"mode": "sensor-pairs", "symmetric": True, "encoder": encoder, "crop_size": 32}
+    overrides |= {"batch_size": 8, "queue_size": 32, "max_steps": 2}
+    config = load_config("cpu-small", overrides)
+    seen: list[int] = []
+
+    def rows(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        seen.append(args[0].shape[0])
+
+    class Probe(L.Callback):
+        def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            assert isinstance(pl_module, PretrainModule)
+            pl_module.moco.register_forward_pre_hook(rows)
+
+    result = run_pretrain(config, synth_root, tmp_path / "run", callbacks=[Probe()])
+    assert seen == [16, 16]  # 2 x 8 locations a step: an S2 and an S1 query for each
+    assert result["steps"] == 2
+    assert (tmp_path / "run" / "encoder.pt").is_file()

@@ -61,6 +61,26 @@ def test_sensor_pairs_swap_half_the_batch_and_name_each_key_sensor() -> None:
     assert sensors == ["s2" if s2 is not None else "s1" for s2, _ in k_src]
 
 
+@pytest.mark.parametrize("mode", ["sensor-pairs", "sensor-pairs-augment"])
+def test_symmetric_views_give_both_directions_of_every_location(mode: str) -> None:
+    torch.manual_seed(4)
+    augmentation = Augmentation(_preset(mode), SIZE)
+    q, k, key_sensor = make_views(_batch(), mode, augmentation, symmetric=True)
+    assert q.shape == k.shape == (2 * N, len(FUSION_BANDS), SIZE, SIZE)
+    assert key_sensor is not None
+    assert [KEY_SENSORS[i] for i in key_sensor.tolist()] == ["s1"] * N + ["s2"] * N
+    expected_q = [(100.0 + i, None) for i in range(N)] + [(None, -1.0 - i) for i in range(N)]
+    expected_k = [(None, -1.0 - i) for i in range(N)] + [(100.0 + i, None) for i in range(N)]
+
+    def rounded(view: torch.Tensor) -> list[tuple[float | None, ...]]:
+        return [tuple(None if v is None else round(v, 3) for v in row) for row in _sources(view)]
+
+    assert rounded(q) == expected_q
+    assert rounded(k) == expected_k
+    with pytest.raises(ValueError, match="symmetric loss needs a sensor-pair mode"):
+        make_views(_batch(), "fusion-all", Augmentation("aug1", SIZE), symmetric=True)
+
+
 def test_sensor_pairs_share_the_crop_window() -> None:
     torch.manual_seed(3)
     pattern = torch.randn(N, 1, 24, 24)

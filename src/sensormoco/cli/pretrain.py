@@ -119,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=None,
         help="deterministic algorithms (exactly repeatable runs)",
     )
+    parser.add_argument(
+        "--symmetric",
+        action="store_true",
+        default=None,
+        help="sensor pairs: both directions of every location each step (docs/pretraining.md)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue DIR's last checkpoint")
     parser.set_defaults(func=_run)
 
@@ -129,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     from sensormoco.training.config import load_config
     from sensormoco.training.pretrain import CHECKPOINT, run_pretrain
 
-    keys = [key for key, _, _ in FLAGS.values()] + ["mode", "deterministic"]
+    keys = [key for key, _, _ in FLAGS.values()] + ["mode", "deterministic", "symmetric"]
     overrides: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if "subset" in overrides:
         overrides["subset"] = str(overrides["subset"])

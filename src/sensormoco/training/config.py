@@ -10,7 +10,10 @@ its queue must be a multiple of three global batches, which the presets' are not
 On one process batch norm must not be shared by a query and its key: ``shuffle_bn`` with
 ``bn_splits`` >= 2 is required there (see :class:`~sensormoco.models.moco.MoCo`).
 ``batch_size`` is per process: the global batch is ``batch_size x devices x num_nodes``, and
-the queue must be a multiple of it.
+the queue must be a multiple of it. ``symmetric`` (sensor-pair modes) computes both directions
+of every location each step: a batch of N locations is 2N query-key pairs (N with an S2 query,
+N with an S1 one) on the same kind-balanced batch-norm sub-batches as one direction (see
+:class:`~sensormoco.models.moco.MoCo`); N still counts locations (``pairs_per_s`` too).
 The presets are YAML files of the package (``sensormoco/resources/presets/<name>.yaml``),
 loaded by name; :data:`PRESETS` maps each name to its file.
 """
@@ -81,6 +84,7 @@ class PretrainConfig:
     queue_size: int = defaults.MOCO_QUEUE_SIZE
     negatives: str = AUTO  # shared | cross-sensor (auto: cross-sensor for sensor pairs)
     encoder: str = "shared"  # shared | per-sensor (sensor-pair modes, one process)
+    symmetric: bool = False  # sensor pairs: both directions of every location each step
     dim: int = defaults.MOCO_DIM
     lr: float = defaults.PRETRAIN_LR
     schedule: str = defaults.PRETRAIN_SCHEDULE
@@ -234,7 +238,7 @@ def load_config(
 
 
 # What a checkpoint written before a setting existed ran with.
-ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared", "encoder": "shared"}
+ADDED_SETTINGS: dict[str, Any] = {"negatives": "shared", "encoder": "shared", "symmetric": False}
 
 
 def incompatible_changes(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:

@@ -52,12 +52,17 @@ def validate(c: PretrainConfig) -> None:
             )
         if c.devices * c.num_nodes > 1:
             raise ValueError("encoder per-sensor runs on one process for now (devices 1)")
-        if c.batch_size % (2 * c.bn_splits) or c.batch_size // (2 * c.bn_splits) < 2:
+        rows = c.batch_size if c.symmetric else c.batch_size // 2  # each network's queries
+        if (c.batch_size % 2 and not c.symmetric) or rows % c.bn_splits or rows < 2 * c.bn_splits:
             raise ValueError(
-                f"encoder per-sensor: half the batch_size {c.batch_size} (one sensor "
-                f"per network) must split into bn_splits {c.bn_splits} sub-batches "
-                "of at least 2"
+                f"encoder per-sensor: {'the' if c.symmetric else 'half the'} batch_size "
+                f"{c.batch_size} (one sensor per network) must split into bn_splits "
+                f"{c.bn_splits} sub-batches of at least 2"
             )
+    if c.symmetric and c.mode not in SENSOR_PAIR_MODES:
+        raise ValueError(
+            f"symmetric needs a sensor-pair mode ({', '.join(SENSOR_PAIR_MODES)}), not {c.mode}"
+        )
     if c.negatives == "cross-sensor" and c.mode not in CROSS_SENSOR_MODES:
         raise ValueError(
             f"negatives cross-sensor needs a sensor-pair mode or fusion-optional "

@@ -150,9 +150,9 @@ class PretrainModule(L.LightningModule):
             step_seed(c.seed, self.global_step, self.global_rank, 1)
         )
         x_q, x_k, key_sensor = make_views(
-            batch, c.mode, self.augmentation, c.input, c.same_window, generator
+            batch, c.mode, self.augmentation, c.input, c.same_window, generator, c.symmetric
         )
-        # x_q, x_k: N x C x crop x crop; key_sensor: N (sensor-pair modes) or None
+        # x_q, x_k: N (2N symmetric) x C x crop x crop; key_sensor: N (2N) or None
         if x_q.device.type in CHANNELS_LAST_DEVICES:
             x_q = x_q.contiguous(memory_format=torch.channels_last)
             x_k = x_k.contiguous(memory_format=torch.channels_last)

@@ -9,6 +9,7 @@ so one encoder sees S1, S2 or both.
 |---|---|
 | augment | two augmentations of one input (s1, s2 or s1s2) |
 | sensor-pairs | S2 of location i / S1 of location i; swapped for a random half of the batch |
+| (symmetric) | both directions of every location: 2N rows, S2 queries first, then S1 ones |
 | sensor-pairs-augment | as sensor-pairs, each view also augmented |
 | fusion-all | two augmentations of the s1s2 stack |
 | fusion-partial | each location is s1-only, s2-only or s1s2 (equal shares); two augmentations |
@@ -107,9 +108,9 @@ def equal_shares(n: int, generator: torch.Generator | None = None) -> Tensor:
 
 
 class Views(NamedTuple):
-    query: Tensor  # N x C x size x size
-    key: Tensor  # N x C x size x size, row i from the same location as the query's row i
-    key_sensor: Tensor | None  # N, index into KEY_SENSORS (sensor-pair modes), else None
+    query: Tensor  # N x C x size x size (2N rows with the symmetric loss)
+    key: Tensor  # as query, row i from the same location as the query's row i
+    key_sensor: Tensor | None  # N (or 2N), index into KEY_SENSORS (sensor-pair modes), else None
 
 
 def make_views(
@@ -119,10 +120,14 @@ def make_views(
     input_: str = "s1s2",
     same_window: bool = True,
     generator: torch.Generator | None = None,
+    symmetric: bool = False,
 ) -> Views:
     """Query and key views (N x C x size x size each) of the batch's N locations: row i of both
     always comes from location i. ``generator`` drives the mode's own choices (swaps, sensor
-    choices); the augmentation draws from torch's global generator, as kornia does."""
+    choices); the augmentation draws from torch's global generator, as kornia does.
+
+    ``symmetric`` (sensor-pair modes): both directions for every location, 2N rows: row i
+    (< N) has location i's S2 as query and its S1 as key, row N + i the reverse."""
     check_mode(mode, input_)
     check_preset(mode, augmentation.preset)
     s1, s2 = batch["s1"], batch["s2"]  # N x 2 x H x W, N x 10 x H x W
@@ -132,11 +137,18 @@ def make_views(
         x = {"s1": s1, "s2": s2}.get(input_)
         x = to_fusion_layout(s2, s1) if x is None else x  # N x C x H x W
         return Views(augmentation(x, groups), augmentation(x, groups), None)
+    if symmetric and mode not in SENSOR_PAIR_MODES:
+        raise ValueError(f"the symmetric loss needs a sensor-pair mode, not {mode}")
     if mode in SENSOR_PAIR_MODES:
+        optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
+        if symmetric:
+            query, key = torch.cat([optical, radar]), torch.cat([radar, optical])  # 2N x 12 x H x W
+            query, key = augmentation.pair(query, key, same_window, groups)
+            key_sensor = torch.arange(2, device=s1.device).repeat_interleave(n)  # 2N: S1, then S2
+            return Views(query, key, key_sensor)
         swap = torch.zeros(n, dtype=torch.bool)
         swap[torch.randperm(n, generator=generator)[: n // 2]] = True  # N: S1 query, S2 key
         swap = swap.to(s1.device)
-        optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
         query = torch.where(swap.view(-1, 1, 1, 1), radar, optical)
         key = torch.where(swap.view(-1, 1, 1, 1), optical, radar)
         query, key = augmentation.pair(query, key, same_window, groups)
