@@ -93,6 +93,26 @@ def test_a_worker_takes_only_free_buffers() -> None:
     assert all(_state(storage) == FREE for storage in buffers.storages)
 
 
+def test_release_never_frees_the_workers_next_batch() -> None:
+    """A batch's tensors share one buffer. Should the worker take that buffer for its next
+    batch as soon as the first tensor's release made it FREE, releasing the batch's other
+    tensors must not free it again (the race that corrupted batches under load)."""
+    buffers = WorkerBuffers()
+    fields = [Field("s1", (2, 3), torch.float32), Field("s2", (2, 5), torch.int16)]
+    batch = buffers.take(fields)
+    taken: list[dict[str, Tensor]] = []
+
+    class WorkerInBetween(dict[str, Tensor]):
+        def values(self):  # a generator: the worker runs between two tensors
+            yield self["s1"]
+            taken.append(buffers.take(fields))  # the worker, between two tensors
+            yield self["s2"]
+
+    release_batch(WorkerInBetween(batch))
+    (following,) = taken
+    assert _state(following["s1"].untyped_storage()) == BUSY  # on its way: never FREE
+
+
 def test_release_leaves_other_memory_alone() -> None:
     own = {"x": torch.arange(64, dtype=torch.int64)}  # in this process's heap
     shared = default_collate([torch.arange(16), torch.arange(16)])  # plain shared tensor

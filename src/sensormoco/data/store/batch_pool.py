@@ -120,14 +120,21 @@ def worker_buffers() -> WorkerBuffers:
 def release_batch(batch: Mapping[str, Tensor]) -> None:
     """Let the workers reuse the buffers of ``batch`` (call once nothing reads its raw tensors
     any more); a no-op for tensors in any other memory (a batch built in this process, pinned,
-    on a device)."""
-    for tensor in batch.values():
+    on a device).
+
+    Each buffer is set FREE once, after all of the batch's buffers are known: its tensors share
+    one buffer, and a second look at it after the first FREE could meet the worker's next batch
+    there (the worker may take it at once) and free that batch while it is still on its way."""
+    storages: dict[tuple[int, int], torch.UntypedStorage] = {}
+    for tensor in batch.values():  # all of them before any write
         storage = tensor.untyped_storage()
+        storages.setdefault((storage.data_ptr(), storage.nbytes()), storage)
+    for key, storage in storages.items():
         trailer = _trailer(storage)
         if trailer is None or int(trailer[1]) != BUSY:
             continue
-        _MAPPED[(storage.data_ptr(), storage.nbytes())] = storage
-        _MAPPED.move_to_end((storage.data_ptr(), storage.nbytes()))
+        _MAPPED[key] = storage
+        _MAPPED.move_to_end(key)
         while len(_MAPPED) > MAPPED:
             _MAPPED.popitem(last=False)
         trailer[1] = FREE
