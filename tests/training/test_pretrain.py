@@ -177,6 +177,7 @@ def test_resuming_takes_this_versions_augmentation_constants() -> None:
     module.load_state_dict(checkpoint["state_dict"])  # strict: the keys match again
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", ["shared", "per-sensor"])
 def test_a_symmetric_run_trains_on_both_directions_of_every_location(
     synth_root: Path, tmp_path: Path, encoder: str

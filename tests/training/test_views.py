@@ -79,6 +79,8 @@ def test_symmetric_views_give_both_directions_of_every_location(mode: str) -> No
     assert rounded(k) == expected_k
     with pytest.raises(ValueError, match="symmetric loss needs a sensor-pair mode"):
         make_views(_batch(), "fusion-all", Augmentation("aug1", SIZE), symmetric=True)
+    with pytest.raises(ValueError, match="symmetric loss needs a sensor-pair mode"):
+        make_views(_batch(), "augment", Augmentation("aug1", SIZE), symmetric=True)
 
 
 def test_sensor_pairs_share_the_crop_window() -> None:

@@ -130,6 +130,8 @@ def make_views(
     (< N) has location i's S2 as query and its S1 as key, row N + i the reverse."""
     check_mode(mode, input_)
     check_preset(mode, augmentation.preset)
+    if symmetric and mode not in SENSOR_PAIR_MODES:
+        raise ValueError(f"the symmetric loss needs a sensor-pair mode, not {mode}")
     s1, s2 = batch["s1"], batch["s2"]  # N x 2 x H x W, N x 10 x H x W
     n = s1.shape[0]
     groups = list(sensor_groups(encoder_bands(mode, input_)).values())  # channels per sensor
@@ -137,8 +139,6 @@ def make_views(
         x = {"s1": s1, "s2": s2}.get(input_)
         x = to_fusion_layout(s2, s1) if x is None else x  # N x C x H x W
         return Views(augmentation(x, groups), augmentation(x, groups), None)
-    if symmetric and mode not in SENSOR_PAIR_MODES:
-        raise ValueError(f"the symmetric loss needs a sensor-pair mode, not {mode}")
     if mode in SENSOR_PAIR_MODES:
         optical, radar = to_fusion_layout(s2, None), to_fusion_layout(None, s1)  # N x 12 x H x W
         if symmetric:
