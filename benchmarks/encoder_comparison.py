@@ -44,7 +44,6 @@ from benchmarks.pretrain_convergence import overrides
 from sensormoco.atomic import atomic_write_text
 from sensormoco.data.sen12ms.splits import draw_budget, official_split
 from sensormoco.data.sen12ms.synth import SynthConfig, synthesize_sen12ms
-from sensormoco.data.store.format import sha256_file
 from sensormoco.evaluation.config import EvalConfig
 from sensormoco.evaluation.data import LabelledSEN12MS, load_sen12ms
 from sensormoco.evaluation.features import FeatureCache
@@ -52,6 +51,7 @@ from sensormoco.evaluation.loader import LoaderSettings
 from sensormoco.evaluation.protocols import SeedContext, cross_modal_retrieval, linear, metrics
 from sensormoco.evaluation.variants import load_variant
 from sensormoco.training.config import load_config
+from sensormoco.training.encoder_file import read_encoder_file
 from sensormoco.training.pretrain import CHECKPOINT, ENCODER, run_pretrain
 
 RETRIEVAL = tuple(f"{d}_r@{k}" for d in ("s1_to_s2", "s2_to_s1") for k in (1, 5, 10))
@@ -84,13 +84,13 @@ def evaluate(
     train, select = draw_budget(scenes.train, scenes.val, budget, PROBE_SEED)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cache = FeatureCache(out / "features", LoaderSettings(128, device=device))
-    sha = sha256_file(path)
+    encoder = read_encoder_file(path)  # once, as evaluate reads it: hashed and loaded
     target = data.targets(val, "single")
     row: dict[str, float] = {}
     for input_ in ("s1s2", "s1", "s2"):
-        loaded = load_variant("moco", input_, "resnet18", path, data.normalization, PROBE_SEED)
+        loaded = load_variant("moco", input_, "resnet18", encoder, data.normalization, PROBE_SEED)
         config = EvalConfig(data=str(root), encoder=str(path), input=input_, budget=budget)
-        ctx = SeedContext(config, data, loaded, cache, sha, PROBE_SEED)
+        ctx = SeedContext(config, data, loaded, cache, encoder.sha256, PROBE_SEED)
         if input_ == "s1s2":
             retrieval = cross_modal_retrieval(loaded, data, val, cache, ctx.about)
             assert retrieval is not None  # both kinds take either sensor alone
